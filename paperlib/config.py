@@ -1,0 +1,270 @@
+"""Typed, frozen configuration objects and the profiles (``pocket``, ``paper``, ``smoke``).
+
+A profile is a small YAML file in ``paperlib/profiles/`` with one section per concern
+(``data``, ``model``, ``train``, ``grid``, ``book``). Every section maps onto a frozen dataclass
+below; unknown keys are rejected with the list of valid ones, so a typo never passes silently.
+Configs round-trip to plain dicts (and so to YAML), and :func:`config_hash` names run
+directories and keys the result cache.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+PROFILE_NAMES: tuple[str, ...] = ("pocket", "paper", "smoke")
+"""Profiles shipped with the package (``paperlib/profiles/<name>.yaml``)."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the source audio comes from and how the mixtures are made (paper Section IV-A)."""
+
+    source: str = "pocket"
+    """``pocket`` (synthesised offline by the project) or ``dcase`` (the real datasets)."""
+    fsd_dir: str | None = None
+    """FSDKaggle2018 root (``train_post_competition.csv`` + ``audio_train/``); dcase only."""
+    tau_dir: str | None = None
+    """TAU Urban Acoustic Scenes 2019 development root (``meta.csv`` + ``audio/``); dcase only."""
+    pocket_events_per_class: int = 40
+    """Pocket corpus: event clips synthesised per class (41 classes)."""
+    pocket_backgrounds: int = 400
+    """Pocket corpus: 10-s background segments (must cover ``4 * mixtures_per_fold``)."""
+    mixtures_per_fold: int = 2000
+    """Mixtures per event fold (4 folds); the paper uses 2,000."""
+    snrs: tuple[int, ...] = (0, 10, 20)
+    """Event-to-background ratios in dB at which the plan is rendered."""
+    seed: int = 1234
+    """Seed of the fold assignment, the mixture plan and the pocket corpus."""
+    workers: int = 0
+    """Processes for rendering and features; 0 means one per CPU core."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Model size and variant switches shared by the five models (paper Section III)."""
+
+    width: float = 1.0
+    """Channel-width multiplier: 1.0 is the paper's size."""
+    decoder_activation: str = "relu"
+    """Last activation of the 2APAE decoder: ``relu`` (paper and authors' code) or ``linear``."""
+    attention: str = "authors"
+    """Sigmoid/softmax placement in 2-step attention: ``authors`` (code) or ``paper`` (equations)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings (authors' code: Adam 1e-3, batch 24, 80 epochs)."""
+
+    epochs: int = 80
+    batch_size: int = 24
+    lr: float = 1e-3
+    alpha: float = 0.001
+    """Weight of the reconstruction MSE in the 2APAE loss (ignored by the baselines)."""
+    lr_patience: int = 3
+    """ReduceLROnPlateau patience (mode max on validation micro-AP)."""
+    device: str = "auto"
+    """``auto`` (CUDA when available), ``cpu`` or ``cuda``."""
+    seed: int = 0
+    num_threads: int = 0
+    """CPU threads for torch; 0 leaves torch's default."""
+
+
+@dataclass(frozen=True)
+class GridConfig:
+    """The experiment grid behind Tables IV and V."""
+
+    models: tuple[str, ...] = ("GMP", "GAP", "GWRP", "AtrousAP", "2APAE")
+    snrs: tuple[int, ...] = (0, 10, 20)
+    folds: tuple[int, ...] = (1, 2, 3, 4)
+    alphas: tuple[float, ...] = (0.0, 0.001, 0.01)
+    """α values of the 2APAE ablation (Table V)."""
+    linear_decoder: bool = True
+    """Also run 2APAE with a linear last decoder layer in the ablation."""
+
+
+@dataclass(frozen=True)
+class BookConfig:
+    """How the book runner executes chapters."""
+
+    cell_timeout_s: int = 3600
+    """Per-cell execution timeout handed to papermill."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One named profile: everything a chapter, the trainer or the grid needs to know."""
+
+    name: str
+    description: str = ""
+    requires_gpu: bool = False
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    grid: GridConfig = field(default_factory=GridConfig)
+    book: BookConfig = field(default_factory=BookConfig)
+
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A profile or config that does not match the schema (the message says where and why)."""
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _coerce(value: Any, annotation: Any, where: str) -> Any:
+    """Convert a YAML value to ``annotation`` (dataclasses, tuples, optionals, scalars)."""
+    origin = typing.get_origin(annotation)
+    if dataclasses.is_dataclass(annotation):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return from_dict(annotation, value, where=where)
+    if origin in (types.UnionType, typing.Union):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(value, args[0], where)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        (item_type, _ellipsis) = typing.get_args(annotation)
+        return tuple(_coerce(v, item_type, f"{where}[{i}]") for i, v in enumerate(value))
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+def from_dict(cls: type[T], values: Mapping[str, Any], *, where: str = "") -> T:
+    """Build the frozen dataclass ``cls`` from ``values``, rejecting unknown keys.
+
+    Raises:
+        ConfigError: an unknown key (the message lists the valid ones) or a value of the
+            wrong type (the message names the key path and the value).
+    """
+    types_by_name = _field_types(cls)
+    prefix = f"{where}." if where else ""
+    unknown = sorted(set(values) - set(types_by_name))
+    if unknown:
+        raise ConfigError(
+            f"unknown key(s) {', '.join(prefix + k for k in unknown)}; "
+            f"valid keys{' in ' + where if where else ''}: {', '.join(sorted(types_by_name))}"
+        )
+    kwargs = {k: _coerce(v, types_by_name[k], prefix + k) for k, v in values.items()}
+    try:
+        return cls(**kwargs)
+    except TypeError as error:  # a required field is missing
+        raise ConfigError(f"{where or cls.__name__}: {error}") from error
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """Plain-dict form of a config dataclass (tuples become lists), ready for YAML or JSON."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
+    return plain(dataclasses.asdict(config))
+
+
+def config_hash(config: Any, length: int = 12) -> str:
+    """Stable short hash of a config dataclass or plain mapping (names runs, keys caches)."""
+    payload = to_dict(config) if dataclasses.is_dataclass(config) else config
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def replace(config: T, **changes: Any) -> T:
+    """Copy of a frozen config with ``changes`` (nested: ``replace(p, train={"epochs": 2})``).
+
+    Raises:
+        ConfigError: a key that the config does not have (the valid ones are listed).
+    """
+    current = to_dict(config)
+    for key, value in changes.items():
+        if isinstance(value, Mapping) and isinstance(current.get(key), dict):
+            current[key] = {**current[key], **value}
+        else:
+            current[key] = value
+    return from_dict(type(config), current)
+
+
+def load_profile(name_or_path: str | Path) -> Profile:
+    """Load a shipped profile by name (``pocket``, ``paper``, ``smoke``) or a YAML file path.
+
+    Raises:
+        ConfigError: an unknown profile name (the valid names are listed), a file that is not
+            a YAML mapping, or keys/values that do not match the schema.
+    """
+    text_source: str
+    path = Path(name_or_path)
+    if str(name_or_path) in PROFILE_NAMES:
+        text_source = f"paperlib/profiles/{name_or_path}.yaml"
+        text = (resources.files("paperlib") / "profiles" / f"{name_or_path}.yaml").read_text()
+    elif path.suffix in (".yaml", ".yml") and path.is_file():
+        text_source = str(path)
+        text = path.read_text()
+    else:
+        raise ConfigError(
+            f"unknown profile {str(name_or_path)!r}; valid profiles: {', '.join(PROFILE_NAMES)} "
+            "(or the path of a .yaml profile file)"
+        )
+    values = yaml.safe_load(text)
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{text_source}: expected a YAML mapping at the top level")
+    try:
+        return from_dict(Profile, values)
+    except ConfigError as error:
+        raise ConfigError(f"{text_source}: {error}") from error
+
+
+def profile_with_overrides(profile: Profile, overrides: Mapping[str, Any]) -> Profile:
+    """Apply dotted overrides such as ``{"train.epochs": 2, "data.snrs": [20]}``.
+
+    Raises:
+        ConfigError: a dotted key that names no section or field (valid ones are listed).
+    """
+    nested: dict[str, dict[str, Any]] = {}
+    sections = {f.name for f in dataclasses.fields(Profile)}
+    for dotted, value in overrides.items():
+        section, _, key = dotted.partition(".")
+        if section not in sections or (not key and isinstance(getattr(profile, section), tuple)):
+            raise ConfigError(
+                f"unknown override {dotted!r}; valid sections: {', '.join(sorted(sections))}"
+            )
+        if not key:
+            nested[section] = value
+        else:
+            nested.setdefault(section, {})[key] = value
+    return replace(profile, **nested)

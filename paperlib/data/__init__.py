@@ -1,0 +1,1 @@
+"""Data: source readers, the pocket corpus, the mixture plan, rendering and log-mel features."""
