@@ -1,0 +1,119 @@
+"""Clip-level metrics of the paper's Tables IV-VIII, computed with scikit-learn.
+
+"micro-P" and "macro-P" in the paper are *average precision* (area under the
+precision-recall curve), micro- and macro-averaged over the classes; "AUC" is the macro
+ROC-AUC; Tables VI-VIII are per-class average precision (see REFERENCE_FACTS).
+
+Edge cases (defined here, tested in ``tests/test_metrics.py``):
+
+* A class with no positive clip in the evaluated set has no defined AP or ROC-AUC: it is
+  reported as NaN per class and left out of the macro averages (the micro average pools all
+  (clip, class) pairs, so it keeps every class).
+* A class whose clips are *all* positive has a perfect AP of 1.0 by definition but no
+  ROC-AUC (no negatives): its AUC is NaN and it is left out of the macro AUC only.
+* If no class has a positive, every average is NaN; if no class qualifies for the AUC,
+  the macro AUC is NaN.
+* NaN or infinite scores, targets other than 0/1, and shape mismatches raise
+  :class:`MetricInputError` (a ``ValueError``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+__all__ = ["ClipMetrics", "MetricInputError", "clip_metrics", "per_class_ap"]
+
+
+class MetricInputError(ValueError):
+    """Scores or targets that cannot be scored (NaN, wrong shape, non-binary targets)."""
+
+
+@dataclass(frozen=True)
+class ClipMetrics:
+    """Clip-level scores of one evaluation.
+
+    Attributes:
+        micro_ap: micro-averaged AP over all (clip, class) pairs.
+        macro_ap: mean AP over the classes that have at least one positive.
+        roc_auc: mean ROC-AUC over the classes with both positives and negatives.
+        per_class_ap: (K,) AP per class, NaN for a class without positives.
+        per_class_auc: (K,) ROC-AUC per class, NaN for a class without both labels.
+    """
+
+    micro_ap: float
+    macro_ap: float
+    roc_auc: float
+    per_class_ap: np.ndarray
+    per_class_auc: np.ndarray
+
+    def summary(self) -> dict[str, float]:
+        """The three headline numbers as a plain dict (``micro_ap``, ``macro_ap``, ``roc_auc``)."""
+        return {"micro_ap": self.micro_ap, "macro_ap": self.macro_ap, "roc_auc": self.roc_auc}
+
+
+def _validate(targets: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    targets = np.asarray(targets)
+    scores = np.asarray(scores, dtype=np.float64)
+    if targets.ndim != 2 or scores.shape != targets.shape:
+        raise MetricInputError(
+            f"expected targets and scores of the same shape (clips, classes); "
+            f"got targets {targets.shape} and scores {scores.shape}"
+        )
+    if targets.shape[0] == 0:
+        raise MetricInputError("expected at least one clip; got an empty array")
+    if not np.all(np.isfinite(scores)):
+        bad = int(np.sum(~np.isfinite(scores)))
+        raise MetricInputError(f"scores contain {bad} NaN or infinite value(s); expected finite")
+    if not np.all(np.isin(targets, (0, 1))):
+        raise MetricInputError("targets must be 0 or 1 (weak clip labels)")
+    return targets.astype(np.int64), scores
+
+
+def per_class_ap(targets: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Average precision per class.
+
+    Args:
+        targets: (N, K) binary clip labels.
+        scores: (N, K) clip probabilities (any finite real scores).
+
+    Returns:
+        (K,) float64 AP per class; NaN for a class with no positive clip.
+    """
+    targets, scores = _validate(targets, scores)
+    out = np.full(targets.shape[1], np.nan)
+    for k in np.flatnonzero(targets.sum(axis=0) > 0):
+        out[k] = average_precision_score(targets[:, k], scores[:, k])
+    return out
+
+
+def clip_metrics(targets: np.ndarray, scores: np.ndarray) -> ClipMetrics:
+    """Micro/macro AP, macro ROC-AUC and per-class AP of clip predictions.
+
+    Args:
+        targets: (N, K) binary clip labels (weak targets).
+        scores: (N, K) clip probabilities.
+
+    Returns:
+        The :class:`ClipMetrics` (edge cases as in the module docstring).
+
+    Raises:
+        MetricInputError: NaN/inf scores, non-binary targets or mismatched shapes.
+    """
+    targets, scores = _validate(targets, scores)
+    positives = targets.sum(axis=0)
+    has_pos = positives > 0
+    has_both = has_pos & (positives < targets.shape[0])
+    ap = per_class_ap(targets, scores)
+    auc = np.full(targets.shape[1], np.nan)
+    for k in np.flatnonzero(has_both):
+        auc[k] = roc_auc_score(targets[:, k], scores[:, k])
+    if has_pos.any():
+        micro = float(average_precision_score(targets, scores, average="micro"))
+        macro = float(np.mean(ap[has_pos]))
+    else:
+        micro = macro = float("nan")
+    roc = float(np.mean(auc[has_both])) if has_both.any() else float("nan")
+    return ClipMetrics(micro, macro, roc, ap, auc)

@@ -1,0 +1,168 @@
+"""Reading one cross-validation split from a feature file (HDF5 contract in the common brief).
+
+The feature file holds raw log-mel features of every clip of one SNR, the fold of each clip
+and, for each fold k present, ``stats/fold{k}/mean|std``: per-mel-bin statistics over the
+frames of the clips *not* in fold k. :func:`load_split` standardises both the training folds
+and the held-out fold with the statistics of the training folds only (paper Section IV-C).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from paperlib import paths
+
+__all__ = [
+    "FeatureFileError",
+    "FoldNotPresentError",
+    "MissingFeaturesError",
+    "Split",
+    "feature_path_for_snr",
+    "load_split",
+]
+
+
+class MissingFeaturesError(FileNotFoundError):
+    """A feature file that does not exist (e.g. an SNR whose features were never made)."""
+
+
+class FeatureFileError(ValueError):
+    """A feature file that is unreadable, incomplete (no ``complete`` attribute) or malformed."""
+
+
+class FoldNotPresentError(ValueError):
+    """A held-out fold that has no clips (or no statistics) in the feature file."""
+
+
+@dataclass(frozen=True)
+class Split:
+    """Standardised training and validation arrays of one held-out fold.
+
+    Attributes:
+        x_train: (N_train, T, F) float32 standardised log-mel of the training folds.
+        y_train: (N_train, K) float32 weak targets.
+        x_val: (N_val, T, F) float32 standardised log-mel of the held-out fold.
+        y_val: (N_val, K) float32 weak targets.
+        val_names: (N_val,) clip names of the held-out fold.
+        mean, std: (F,) float32 statistics used (training folds only).
+        held_out_fold: the fold used for validation.
+        snr_db: SNR of the file.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    val_names: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+    held_out_fold: int
+    snr_db: int
+
+
+def feature_path_for_snr(workspace: Path, snr_db: int) -> Path:
+    """The feature file of ``snr_db`` in ``workspace``, checked to exist.
+
+    Raises:
+        MissingFeaturesError: no features were made for that SNR (lists the SNRs that exist).
+    """
+    path = paths.feature_file(workspace, snr_db)
+    if not path.is_file():
+        folder = path.parent
+        present = sorted(p.stem for p in folder.glob("*.h5")) if folder.is_dir() else []
+        raise MissingFeaturesError(
+            f"no features for SNR {snr_db} dB: {path} does not exist "
+            f"(feature files present: {', '.join(present) or 'none'}; "
+            "run `python -m paperlib data --profile ...` or prepare_data first, "
+            "with this SNR in data.snrs)"
+        )
+    return path
+
+
+def _open(path: Path) -> h5py.File:
+    if not path.is_file():
+        raise MissingFeaturesError(f"feature file {path} does not exist")
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as error:
+        raise FeatureFileError(f"feature file {path} is not a readable HDF5 file: {error}") from None
+    if not bool(handle.attrs.get("complete", False)):
+        handle.close()
+        raise FeatureFileError(
+            f"feature file {path} is incomplete (no 'complete' attribute): it was interrupted "
+            "while being written; delete it and prepare the data again"
+        )
+    return handle
+
+
+def present_folds(feature_path: Path) -> list[int]:
+    """Folds that have clips in the feature file (sorted)."""
+    with _open(Path(feature_path)) as handle:
+        return sorted(int(f) for f in np.unique(handle["folds"][:]))
+
+
+def load_split(feature_path: Path | str, held_out_fold: int) -> Split:
+    """Load the training folds and the held-out fold, standardised with training-fold stats.
+
+    Args:
+        feature_path: the HDF5 feature file of one SNR.
+        held_out_fold: the validation fold (1..4).
+
+    Returns:
+        The :class:`Split`.
+
+    Raises:
+        MissingFeaturesError: the file does not exist.
+        FeatureFileError: the file is unreadable, incomplete or lacks a required dataset.
+        FoldNotPresentError: the fold has no clips or no statistics (lists the present folds).
+    """
+    feature_path = Path(feature_path)
+    with _open(feature_path) as handle:
+        try:
+            folds = handle["folds"][:].astype(np.int64)
+            present = sorted(int(f) for f in np.unique(folds))
+            if held_out_fold not in present or f"stats/fold{held_out_fold}" not in handle:
+                raise FoldNotPresentError(
+                    f"fold {held_out_fold} is not present in {feature_path}; "
+                    f"folds present: {', '.join(map(str, present))}"
+                )
+            if len(present) < 2:
+                raise FoldNotPresentError(
+                    f"{feature_path} holds only fold(s) {present}: no training folds are left "
+                    f"when fold {held_out_fold} is held out"
+                )
+            mean = handle[f"stats/fold{held_out_fold}/mean"][:].astype(np.float32)
+            std = handle[f"stats/fold{held_out_fold}/std"][:].astype(np.float32)
+            features = handle["features"][:]
+            weak = handle["weak_targets"][:].astype(np.float32)
+            names = handle["clip_names"].asstr()[:]
+            snr_db = int(handle.attrs.get("snr_db", 0))
+        except KeyError as error:
+            raise FeatureFileError(
+                f"feature file {feature_path} lacks a required dataset or group: {error}"
+            ) from None
+    if features.ndim != 3 or features.shape[0] != folds.shape[0] or mean.shape != (
+        features.shape[2],
+    ):
+        raise FeatureFileError(
+            f"feature file {feature_path}: expected features (N, T, F) matching folds (N,) and "
+            f"stats (F,); got {features.shape}, {folds.shape}, {mean.shape}"
+        )
+    safe_std = np.where(std > 0, std, 1.0).astype(np.float32)
+    standardised = ((features - mean) / safe_std).astype(np.float32)
+    val = folds == held_out_fold
+    return Split(
+        x_train=np.ascontiguousarray(standardised[~val]),
+        y_train=weak[~val],
+        x_val=np.ascontiguousarray(standardised[val]),
+        y_val=weak[val],
+        val_names=names[val],
+        mean=mean,
+        std=std,
+        held_out_fold=int(held_out_fold),
+        snr_db=snr_db,
+    )

@@ -1,0 +1,106 @@
+"""Profiles and typed configs: loading, validation errors, round trips and hashes."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import yaml
+
+from paperlib.config import (
+    PROFILE_NAMES,
+    ConfigError,
+    Profile,
+    TrainConfig,
+    config_hash,
+    from_dict,
+    load_profile,
+    profile_with_overrides,
+    replace,
+    to_dict,
+)
+
+
+@pytest.mark.parametrize("name", PROFILE_NAMES)
+def test_every_shipped_profile_loads_and_round_trips_through_yaml(name: str) -> None:
+    profile = load_profile(name)
+    assert profile.name == name
+    text = yaml.safe_dump(to_dict(profile))
+    assert from_dict(Profile, yaml.safe_load(text)) == profile
+
+
+def test_paper_profile_has_the_papers_hyper_parameters() -> None:
+    paper = load_profile("paper")
+    assert paper.requires_gpu and paper.data.source == "dcase"
+    assert (paper.train.epochs, paper.train.batch_size, paper.train.lr) == (80, 24, 1e-3)
+    assert paper.train.alpha == 0.001 and paper.model.width == 1.0
+    assert paper.data.mixtures_per_fold == 2000 and paper.data.snrs == (0, 10, 20)
+    assert paper.grid.folds == (1, 2, 3, 4)
+
+
+def test_unknown_profile_lists_the_valid_names() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_profile("pockett")
+    message = str(info.value)
+    assert "pockett" in message
+    for name in PROFILE_NAMES:
+        assert name in message
+
+
+def test_profile_file_with_unknown_key_names_the_file_and_valid_keys(tmp_path) -> None:
+    path = tmp_path / "mine.yaml"
+    path.write_text("name: mine\ntrain:\n  epochz: 3\n")
+    with pytest.raises(ConfigError) as info:
+        load_profile(path)
+    message = str(info.value)
+    assert str(path) in message and "train.epochz" in message and "epochs" in message
+
+
+def test_profile_file_that_is_not_a_mapping_is_rejected(tmp_path) -> None:
+    path = tmp_path / "list.yaml"
+    path.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_profile(path)
+
+
+@pytest.mark.parametrize(
+    ("values", "fragment"),
+    [
+        ({"epochs": "many"}, "epochs: expected an integer"),
+        ({"lr": True}, "lr: expected a number"),
+        ({"device": 3}, "device: expected a string"),
+    ],
+)
+def test_wrongly_typed_values_name_the_key(values: dict, fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        from_dict(TrainConfig, values, where="train")
+
+
+def test_lists_become_tuples_and_ints_become_floats_where_declared() -> None:
+    profile = from_dict(Profile, {"name": "x", "grid": {"alphas": [0, 1]}, "data": {"snrs": [5]}})
+    assert profile.grid.alphas == (0.0, 1.0) and isinstance(profile.grid.alphas[0], float)
+    assert profile.data.snrs == (5,)
+
+
+def test_config_hash_is_stable_and_sensitive_to_every_change() -> None:
+    pocket = load_profile("pocket")
+    assert config_hash(pocket) == config_hash(load_profile("pocket"))
+    changed = replace(pocket, train={"epochs": pocket.train.epochs + 1})
+    assert config_hash(changed) != config_hash(pocket)
+    assert len(config_hash(pocket)) == 12
+
+
+def test_dotted_overrides_change_only_what_they_name() -> None:
+    pocket = load_profile("pocket")
+    changed = profile_with_overrides(pocket, {"train.epochs": 2, "data.snrs": [20]})
+    assert changed.train.epochs == 2 and changed.data.snrs == (20,)
+    assert dataclasses.replace(changed.train, epochs=pocket.train.epochs) == pocket.train
+    with pytest.raises(ConfigError, match="valid sections"):
+        profile_with_overrides(pocket, {"trian.epochs": 2})
+    with pytest.raises(ConfigError, match="valid keys"):
+        profile_with_overrides(pocket, {"train.epoch": 2})
+
+
+def test_configs_are_frozen() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        load_profile("smoke").train.epochs = 5  # type: ignore[misc]
