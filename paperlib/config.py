@@ -61,6 +61,17 @@ class ModelConfig:
     attention: str = "authors"
     """Sigmoid/softmax placement in 2-step attention: ``authors`` (code) or ``paper`` (equations)."""
 
+    def __post_init__(self) -> None:
+        # the same checks as paperlib.models.ModelSpec, here so a profile typo fails at load time
+        if not self.width > 0:
+            raise ConfigError(f"model.width must be > 0, got {self.width!r}")
+        if self.decoder_activation not in ("relu", "linear"):
+            raise ConfigError(
+                f"model.decoder_activation must be relu or linear, got {self.decoder_activation!r}"
+            )
+        if self.attention not in ("authors", "paper"):
+            raise ConfigError(f"model.attention must be authors or paper, got {self.attention!r}")
+
 
 @dataclass(frozen=True)
 class TrainConfig:

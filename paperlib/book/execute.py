@@ -1,0 +1,208 @@
+"""Execute one chapter with papermill, reuse unchanged ones, and report failures precisely.
+
+A chapter is reused (not executed again) when its *input key* is unchanged: the hash of the
+notebook file, of the effective profile (:func:`paperlib.config.config_hash`), of the injected
+parameters and of the paperlib source tree. Expensive results inside a chapter (data, trained
+models, grid tables) are cached separately by the library itself, so even a re-executed chapter
+is quick when only its text changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from paperlib.book.errors import ChapterFailedError
+
+KERNEL_NAME = "python3"
+TRACEBACK_LINES = 20
+"""How many lines of the traceback the failure report keeps."""
+RUNNER_TAGS = {"injected-parameters", "papermill-error-cell-tag"}
+"""Tags of cells papermill adds to the executed copy (not part of the source notebook)."""
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def file_hash(path: Path) -> str:
+    """SHA-256 of a file's bytes."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def source_tree_hash(package_dir: Path) -> str:
+    """SHA-256 over the paperlib sources (``*.py``, ``*.yaml``, ``*.csv``), names included."""
+    digest = hashlib.sha256()
+    files = sorted(
+        p
+        for p in package_dir.rglob("*")
+        if p.suffix in (".py", ".yaml", ".csv") and "__pycache__" not in p.parts and p.is_file()
+    )
+    for path in files:
+        digest.update(path.relative_to(package_dir).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def input_key(
+    notebook: Path, *, profile_hash: str, parameters: dict[str, Any], library_hash: str
+) -> str:
+    """The reuse key of one chapter execution (see the module docstring)."""
+    payload = {
+        "notebook": file_hash(notebook),
+        "profile": profile_hash,
+        "parameters": parameters,
+        "library": library_hash,
+        "kernel": KERNEL_NAME,
+    }
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass
+class Manifest:
+    """What the runner executed before: ``{chapter: {"key", "seconds", "finished"}}`` (JSON)."""
+
+    path: Path
+    entries: dict[str, dict[str, Any]]
+
+    @classmethod
+    def load(cls, path: Path) -> Manifest:
+        """Read the manifest; a missing or unreadable one is empty (everything re-executes)."""
+        try:
+            entries = json.loads(path.read_text())
+        except (OSError, ValueError):
+            entries = {}
+        return cls(path, entries if isinstance(entries, dict) else {})
+
+    def reusable(self, chapter: str, key: str, executed: Path) -> bool:
+        """Whether ``executed`` holds a successful run of ``chapter`` with this input key."""
+        return executed.is_file() and self.entries.get(chapter, {}).get("key") == key
+
+    def record(self, chapter: str, key: str, seconds: float) -> None:
+        """Remember a successful execution and save the manifest atomically."""
+        self.entries[chapter] = {"key": key, "seconds": round(seconds, 2), "finished": time.time()}
+        self.save()
+
+    def forget(self, chapter: str) -> None:
+        self.entries.pop(chapter, None)
+        self.save()
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(json.dumps(self.entries, indent=1, sort_keys=True))
+        os.replace(tmp, self.path)
+
+
+def _strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text)
+
+
+def _failing_cell(notebook_path: Path) -> tuple[int | None, str]:
+    """(index in the source notebook, source) of the cell that failed.
+
+    That is the cell papermill marked with an exception or as running, else (a timeout, a dead
+    kernel) the last cell that started executing.
+    """
+    import nbformat
+
+    try:
+        nb = nbformat.read(str(notebook_path), as_version=4)
+    except (OSError, ValueError):
+        return None, ""
+    source_index, last = -1, (None, "")
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if set(tags) & RUNNER_TAGS:
+            continue
+        source_index += 1
+        meta = cell.get("metadata", {}).get("papermill", {})
+        if meta.get("exception") or meta.get("status") == "running":
+            return source_index, cell.get("source", "")
+        if meta.get("start_time"):
+            last = (source_index, cell.get("source", ""))
+    return last
+
+
+def format_failure(
+    chapter: str, cell_index: int | None, source: str, traceback: str, executed: Path | None
+) -> str:
+    """The report printed when a chapter fails: chapter, cell, source head, traceback tail."""
+    head = "\n".join("    " + line for line in source.splitlines()[:5])
+    tail = "\n".join("    " + line for line in traceback.splitlines()[-TRACEBACK_LINES:])
+    where = f"cell {cell_index}" if cell_index is not None else "an unknown cell"
+    lines = [
+        f"chapter {chapter!r} failed in {where} (0-based index in chapters/{chapter}.ipynb).",
+        "Cell source (first lines):",
+        head or "    (empty)",
+        "Traceback (last lines):",
+        tail or "    (none)",
+    ]
+    if executed is not None:
+        lines.append(f"The partly executed notebook is {executed}")
+    return "\n".join(lines)
+
+
+def execute_chapter(
+    notebook: Path,
+    output: Path,
+    *,
+    parameters: dict[str, Any],
+    cell_timeout_s: int,
+    cwd: Path,
+    failed_dir: Path,
+) -> float:
+    """Execute ``notebook`` with papermill into ``output``; return the wall time in seconds.
+
+    The executed copy is written to a temporary name and moved into place only on success, so
+    ``output`` never holds a half-run chapter.
+
+    Raises:
+        ChapterFailedError: a cell raised or timed out; the partly executed notebook is kept
+            in ``failed_dir`` and the message names the chapter, cell and traceback tail.
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    chapter = notebook.stem
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(f".{output.name}.running.ipynb")
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(notebook),
+            str(tmp),
+            parameters=parameters,
+            kernel_name=KERNEL_NAME,
+            cwd=str(cwd),
+            execution_timeout=cell_timeout_s,
+            progress_bar=False,
+            log_output=False,
+        )
+    except Exception as error:  # papermill, nbclient (timeouts, dead kernel) or the engine
+        failed_dir.mkdir(parents=True, exist_ok=True)
+        kept = failed_dir / notebook.name
+        kept_path: Path | None = kept if tmp.is_file() else None
+        if tmp.is_file():
+            os.replace(tmp, kept)
+        index, source = _failing_cell(kept) if kept_path else (None, "")
+        if isinstance(error, PapermillExecutionError):
+            trace = _strip_ansi("\n".join(error.traceback))
+            source = source or error.source
+        else:
+            trace = _strip_ansi(f"{type(error).__name__}: {error}")
+        message = format_failure(chapter, index, source, trace, kept_path)
+        raise ChapterFailedError(
+            message,
+            chapter=chapter,
+            cell_index=index,
+            cell_source=source,
+            traceback_tail="\n".join(trace.splitlines()[-TRACEBACK_LINES:]),
+            executed_path=str(kept_path) if kept_path else None,
+        ) from error
+    os.replace(tmp, output)
+    return time.perf_counter() - start

@@ -1,0 +1,227 @@
+"""Log-mel features (paper Section IV-C) and the per-SNR HDF5 feature file.
+
+Feature: 32 kHz audio, periodic Hamming window of 2,048 samples, hop 1,024, no centring or
+padding, magnitude spectrum (not power), 64-band Slaney mel filterbank from 50 Hz to 16 kHz
+(``librosa.filters.mel`` defaults), natural log of ``mel + 1e-8``. A 10-s clip gives exactly
+:data:`N_FRAMES` = 311 frames: ``logmel(audio)`` is (311, 64).
+
+Compared with the authors' code (``scipy.signal.spectrogram`` with ``np.hamming`` and density
+scaling) only a constant gain differs (the symmetric window differs by one sample), i.e. a
+constant shift of the log-mel per bin, which the per-bin standardisation removes.
+
+Strong targets: frame ``t`` covers samples ``t * 1024 .. t * 1024 + 2047``; it is active for an
+event when its centre time ``(t * 1024 + 1024) / 32000`` s lies in ``[onset_s, offset_s)``.
+
+File layout (one file per SNR, ``paths.feature_file(ws, snr)``)::
+
+    features        float32 (N, 311, 64)  raw log-mel (not standardised)
+    clip_names      utf-8   (N,)          mixture names, plan order
+    folds           int8    (N,)          1..4
+    weak_targets    uint8   (N, 41)       clip-level labels
+    strong_targets  uint8   (N, 311, 41)  frame-level labels
+    stats/fold{k}/mean, stats/fold{k}/std   float32 (64,): over every frame of the clips
+                                          NOT in fold k (population std, ddof 0)
+    attrs: snr_db, classes, sample_rate, n_fft, hop_length, n_mels, fmin, fmax, plan_sha256,
+           paperlib_version, complete (True, written last)
+
+The file is written streamed (chunks of clips into pre-sized datasets, per-fold sums and sums
+of squares accumulated on the way), under a temporary name renamed into place at the end.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import h5py
+import librosa
+import numpy as np
+import pandas as pd
+from scipy.signal import get_window
+
+from paperlib import __version__
+from paperlib.data.audio import CLIP_SAMPLES, SAMPLE_RATE, ensure_writable_dir, read_wav
+from paperlib.data.classes import CLASS_INDEX, CLASSES, NUM_CLASSES
+from paperlib.data.errors import AudioFormatError, MissingSourceError
+from paperlib.data.plan import NUM_FOLDS, mixtures, plan_sha256, read_plan
+from paperlib.data.render import track_path
+
+N_FFT = 2048
+HOP = 1024
+N_MELS = 64
+FMIN = 50.0
+FMAX = 16_000.0
+LOG_OFFSET = 1e-8
+N_FRAMES = 1 + (CLIP_SAMPLES - N_FFT) // HOP
+"""Frames of a 10-s clip: 311."""
+CHUNK_CLIPS = 32
+"""Clips per write to the HDF5 file (bounds memory: ~2.5 MB of features per chunk)."""
+
+
+@lru_cache(maxsize=1)
+def mel_basis() -> np.ndarray:
+    """Slaney mel filterbank: (64, 1025) float64."""
+    return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=FMIN, fmax=FMAX)
+
+
+@lru_cache(maxsize=1)
+def window() -> np.ndarray:
+    """Periodic Hamming window of 2,048 samples (as ``librosa.stft(window="hamming")``)."""
+    return get_window("hamming", N_FFT, fftbins=True)
+
+
+def logmel(audio: np.ndarray) -> np.ndarray:
+    """Log-mel of a 32 kHz mono signal: (n,) -> (1 + (n - 2048) // 1024, 64) float32.
+
+    A 10-s clip (320,000 samples) gives (311, 64).
+    """
+    audio = np.asarray(audio, dtype=np.float64)
+    if audio.ndim != 1 or audio.size < N_FFT:
+        raise ValueError(f"audio of shape {audio.shape}: expected a mono signal of >= {N_FFT} samples")
+    frames = np.lib.stride_tricks.sliding_window_view(audio, N_FFT)[::HOP]
+    magnitude = np.abs(np.fft.rfft(frames * window(), axis=1))
+    return np.log(magnitude @ mel_basis().T + LOG_OFFSET).astype(np.float32)
+
+
+def logmel_to_audio(features: np.ndarray, *, n_iter: int = 32) -> np.ndarray:
+    """Approximate audio from a log-mel (T, 64) by Griffin-Lim (for listening): (n,) float32.
+
+    Inverts :func:`logmel` with ``librosa.feature.inverse.mel_to_audio`` and the same
+    parameters (magnitude, periodic Hamming 2048/1024, no centring, Slaney mel 50 Hz-16 kHz).
+    """
+    mel = np.maximum(np.exp(np.asarray(features, dtype=np.float64)) - LOG_OFFSET, 0.0).T
+    audio = librosa.feature.inverse.mel_to_audio(
+        mel, sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP, win_length=N_FFT, window="hamming",
+        center=False, power=1.0, n_iter=n_iter, fmin=FMIN, fmax=FMAX,
+    )  # fmt: skip
+    return audio.astype(np.float32)
+
+
+def frame_centres_s(n_frames: int = N_FRAMES) -> np.ndarray:
+    """Centre time of each frame in seconds: (n_frames,) = (t * 1024 + 1024) / 32000."""
+    return (np.arange(n_frames) * HOP + N_FFT / 2) / SAMPLE_RATE
+
+
+def weak_targets(labels: list[str]) -> np.ndarray:
+    """Multi-hot clip labels: (41,) uint8."""
+    target = np.zeros(NUM_CLASSES, dtype=np.uint8)
+    target[[CLASS_INDEX[label] for label in labels]] = 1
+    return target
+
+
+def strong_targets(events: pd.DataFrame, n_frames: int = N_FRAMES) -> np.ndarray:
+    """Frame labels from plan rows (``label``, ``onset_s``, ``offset_s``): (n_frames, 41) uint8.
+
+    Frame ``t`` is active when its centre time lies in ``[onset_s, offset_s)``.
+    """
+    centres = frame_centres_s(n_frames)
+    target = np.zeros((n_frames, NUM_CLASSES), dtype=np.uint8)
+    for label, onset, offset in zip(events["label"], events["onset_s"], events["offset_s"],
+                                    strict=True):  # fmt: skip
+        target[(centres >= onset) & (centres < offset), CLASS_INDEX[label]] = 1
+    return target
+
+
+def clip_logmel(path: str) -> np.ndarray:
+    """Log-mel of one rendered 10-s mixture WAV: (311, 64) float32 (checks rate and length)."""
+    audio, rate = read_wav(Path(path))
+    if rate != SAMPLE_RATE or audio.shape != (CLIP_SAMPLES, 1):
+        raise AudioFormatError(f"{path}: {audio.shape[1]} channel(s), {audio.shape[0]} samples at "
+                               f"{rate} Hz; expected 1 channel, {CLIP_SAMPLES} samples at {SAMPLE_RATE} Hz")  # fmt: skip
+    return logmel(audio[:, 0])
+
+
+def is_complete_feature_file(path: Path, *, plan_sha: str | None = None) -> bool:
+    """True when ``path`` is a finished feature file (``complete`` attr) of plan ``plan_sha``."""
+    try:
+        with h5py.File(path, "r") as f:
+            done = bool(f.attrs.get("complete", False))
+            return done and (plan_sha is None or f.attrs.get("plan_sha256") == plan_sha)
+    except (OSError, KeyError):
+        return False
+
+
+def write_features(plan_path: Path, mixtures_dir: Path, out_path: Path, *, snr_db: int,
+                   workers: int = 0, progress: bool = True) -> Path:  # fmt: skip
+    """Compute log-mels of every mixture of the plan and write the HDF5 file (layout above).
+
+    Streamed: ``CHUNK_CLIPS`` clips at a time go into pre-sized chunked datasets while per-fold
+    sums and sums of squares accumulate; memory stays bounded at any corpus size. Parallel
+    over clips (``workers`` processes, 0 = one per core), in plan order.
+
+    Raises:
+        MissingSourceError: a mixture WAV is missing (render first).
+        AudioFormatError: a mixture WAV that is not 10 s of 32 kHz mono.
+        OutputFolderError: the output folder cannot be written.
+    """
+    from tqdm.auto import tqdm
+
+    plan = read_plan(plan_path)
+    clips = mixtures(plan)
+    paths = [str(track_path(Path(mixtures_dir), name)) for name in clips["mixture"]]
+    missing = [p for p in paths if not os.path.isfile(p)]
+    if missing:
+        raise MissingSourceError(f"{len(missing)} mixture WAV(s) missing, e.g. {missing[0]}; "
+                                 "expected every mixture of the plan (run the render step)")  # fmt: skip
+    out_path = Path(out_path)
+    ensure_writable_dir(out_path.parent)
+    n = len(clips)
+    folds = clips["fold"].to_numpy(dtype=np.int8)
+    groups = {name: rows for name, rows in plan.groupby("mixture", sort=False)}
+    sums = np.zeros((NUM_FOLDS + 1, N_MELS))
+    squares = np.zeros((NUM_FOLDS + 1, N_MELS))
+    frames = np.zeros(NUM_FOLDS + 1)
+    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
+    workers = workers or os.cpu_count() or 1
+    pool = (multiprocessing.get_context("spawn").Pool(workers)
+            if workers > 1 and n >= 4 * workers else None)  # fmt: skip
+    try:
+        with h5py.File(tmp, "w") as f:
+            chunk = min(CHUNK_CLIPS, n)
+            feats = f.create_dataset("features", (n, N_FRAMES, N_MELS), np.float32, chunks=(chunk, N_FRAMES, N_MELS))
+            f.create_dataset("clip_names", data=clips["mixture"].tolist(), dtype=h5py.string_dtype("utf-8"))
+            f.create_dataset("folds", data=folds)
+            weak = f.create_dataset("weak_targets", (n, NUM_CLASSES), np.uint8)
+            strong = f.create_dataset("strong_targets", (n, N_FRAMES, NUM_CLASSES), np.uint8,
+                                      chunks=(chunk, N_FRAMES, NUM_CLASSES), compression="lzf")  # fmt: skip
+            results = pool.imap(clip_logmel, paths, chunksize=4) if pool else map(clip_logmel, paths)
+            buffer: list[np.ndarray] = []
+            with tqdm(total=n, desc=f"features {snr_db} dB", unit="clip", disable=not progress) as bar:
+                for i, feature in enumerate(results):
+                    fold = int(folds[i])
+                    values = feature.astype(np.float64)
+                    sums[fold] += values.sum(axis=0)
+                    squares[fold] += (values * values).sum(axis=0)
+                    frames[fold] += values.shape[0]
+                    buffer.append(feature)
+                    if len(buffer) == chunk or i == n - 1:
+                        start = i + 1 - len(buffer)
+                        names = clips["mixture"].iloc[start : i + 1]
+                        feats[start : i + 1] = np.stack(buffer)
+                        weak[start : i + 1] = np.stack([weak_targets(groups[m]["label"].tolist()) for m in names])
+                        strong[start : i + 1] = np.stack([strong_targets(groups[m]) for m in names])
+                        buffer = []
+                    bar.update()
+            for k in sorted(set(folds.tolist())):
+                others = [j for j in range(1, NUM_FOLDS + 1) if j != k]
+                count = frames[others].sum()
+                if count == 0:
+                    continue  # a single-fold file has no training folds for its only fold
+                mean = sums[others].sum(axis=0) / count
+                var = np.maximum(squares[others].sum(axis=0) / count - mean**2, 0.0)
+                f.create_dataset(f"stats/fold{k}/mean", data=mean.astype(np.float32))
+                f.create_dataset(f"stats/fold{k}/std", data=np.sqrt(var).astype(np.float32))
+            f.attrs.update({
+                "snr_db": int(snr_db), "classes": list(CLASSES), "sample_rate": SAMPLE_RATE,
+                "n_fft": N_FFT, "hop_length": HOP, "n_mels": N_MELS, "fmin": FMIN, "fmax": FMAX,
+                "plan_sha256": plan_sha256(plan_path), "paperlib_version": __version__,
+            })  # fmt: skip
+            f.attrs["complete"] = True
+        os.replace(tmp, out_path)
+    finally:
+        if pool is not None:
+            pool.terminate()
+        tmp.unlink(missing_ok=True)
+    return out_path

@@ -1,0 +1,234 @@
+"""Rendering the plan at any set of SNRs: 32 kHz mono, RMS scaling, peak normalisation.
+
+For each mixture (paper Section IV-A, Kong et al. 2019):
+
+* background: first 10 s, channels averaged, resampled to 32 kHz, scaled to RMS 1;
+* each event: its first ``offset_s - onset_s`` seconds (<= 2 s), resampled, scaled to RMS
+  ``10 ** (snr / 20)`` over those samples, placed at ``onset_s`` in a silent 10-s event track;
+* both tracks are divided by the largest absolute sample of the pair; the mixture is their mean.
+
+Outputs, per SNR folder ``paths.mixtures_dir(ws, snr)``: ``<name>.wav`` (mixture),
+``<name>.events.wav`` and ``<name>.background.wav`` (the two scaled tracks), all 32 kHz mono
+32-bit float. One task renders every SNR of a mixture, so each source file is decoded and
+resampled once, not once per SNR. Files are written under a temporary name and renamed, so a
+file that exists is complete; a rerun after an interruption renders only the missing ones.
+A small stamp (:data:`STAMP_NAME`) in each folder records the plan it was rendered from: if
+the plan changes, the folder's old WAVs are removed first.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+
+from paperlib.data.audio import (
+    CLIP_SAMPLES,
+    CLIP_SECONDS,
+    SAMPLE_RATE,
+    SILENCE_RMS,
+    ensure_writable_dir,
+    load_mono,
+    rms,
+    wav_info,
+    write_wav_atomic,
+)
+from paperlib.data.errors import AudioFormatError, SilentAudioError
+from paperlib.data.plan import plan_sha256, read_plan
+
+TRACKS: tuple[str, ...] = ("mixture", "events", "background")
+STAMP_NAME = "render.json"
+RENDER_VERSION = 1
+"""Bumped when the rendering arithmetic changes (part of the stamp)."""
+
+
+def track_path(folder: Path, mixture: str, track: str = "mixture") -> Path:
+    """``<folder>/<mixture>.wav`` for the mixture, ``<mixture>.<track>.wav`` for a track."""
+    return Path(folder) / (f"{mixture}.wav" if track == "mixture" else f"{mixture}.{track}.wav")
+
+
+def is_complete(path: Path) -> bool:
+    """True when ``path`` is a readable 10-s 32 kHz mono WAV (not missing, not truncated)."""
+    try:
+        if path.stat().st_size < CLIP_SAMPLES * 4:
+            return False
+        info = sf.info(str(path))
+    except (OSError, RuntimeError):
+        return False
+    return info.frames == CLIP_SAMPLES and info.samplerate == SAMPLE_RATE and info.channels == 1
+
+
+def mix_tracks(background: np.ndarray, events: Sequence[tuple[np.ndarray, int]],
+               snr_db: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """The recipe's arithmetic for one SNR.
+
+    Args:
+        background: (320000,) background at 32 kHz (any level, RMS > 0).
+        events: ``(samples (m,), start_sample)`` per event, cut already, RMS > 0.
+        snr_db: event RMS relative to the background RMS, dB.
+
+    Returns:
+        ``(mixture, events_track, background_track)``, each (320000,) float32, where both
+        tracks share one peak normalisation and ``mixture = (events_track + background_track) / 2``.
+    """
+    background = np.asarray(background, dtype=np.float64)
+    bg_track = background / rms(background)
+    ev_track = np.zeros_like(bg_track)
+    gain = 10.0 ** (snr_db / 20.0)
+    for samples, start in events:
+        samples = np.asarray(samples, dtype=np.float64)
+        ev_track[start : start + samples.size] += samples * (gain / rms(samples))
+    peak = max(np.abs(ev_track).max(), np.abs(bg_track).max())
+    ev_track, bg_track = ev_track / peak, bg_track / peak
+    mixture = (ev_track + bg_track) / 2
+    return mixture.astype(np.float32), ev_track.astype(np.float32), bg_track.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class MixtureTask:
+    """Everything one worker needs to render one mixture at every SNR."""
+
+    name: str
+    background: str
+    events: tuple[tuple[str, float, float], ...]
+    """(source path, onset_s, offset_s) per event."""
+    out_dirs: tuple[tuple[int, str], ...]
+    """(snr_db, folder) pairs."""
+
+
+def load_background(path: Path) -> np.ndarray:
+    """First 10 s of a background, mono 32 kHz: (320000,) float32.
+
+    Raises:
+        AudioFormatError: unreadable or shorter than 10 s.  SilentAudioError: RMS < 1e-5.
+    """
+    info = wav_info(path)
+    if info.frames < CLIP_SECONDS * info.samplerate:
+        raise AudioFormatError(f"{path}: background is {info.frames / info.samplerate:.3f} s long, "
+                               f"expected at least {CLIP_SECONDS:g} s")  # fmt: skip
+    audio = load_mono(path, max_seconds=CLIP_SECONDS)
+    if audio.size < CLIP_SAMPLES:  # resampler rounding: at most a sample or two
+        audio = np.pad(audio, (0, CLIP_SAMPLES - audio.size))
+    level = rms(audio)
+    if level < SILENCE_RMS:
+        raise SilentAudioError(f"{path}: background is silent (RMS {level:.2e} over 10 s); "
+                               f"expected RMS >= {SILENCE_RMS:g}")  # fmt: skip
+    return audio
+
+
+def load_event(path: Path, seconds: float, *, mixture: str = "") -> np.ndarray:
+    """First ``seconds`` of an event clip, mono 32 kHz: (round(seconds * 32000),) float32.
+
+    Raises:
+        AudioFormatError: unreadable.  SilentAudioError: the cut part has RMS < 1e-5.
+    """
+    n = int(round(seconds * SAMPLE_RATE))
+    audio = load_mono(path, max_seconds=seconds)[:n]
+    if audio.size < n:
+        audio = np.pad(audio, (0, n - audio.size))
+    level = rms(audio)
+    if level < SILENCE_RMS:
+        where = f" (used by mixture {mixture})" if mixture else ""
+        raise SilentAudioError(f"{path}: the first {seconds:.3f} s of this event are silent "
+                               f"(RMS {level:.2e}){where}; expected RMS >= {SILENCE_RMS:g}")  # fmt: skip
+    return audio
+
+
+def render_mixture(task: MixtureTask) -> int:
+    """Render one mixture at every SNR of ``task`` whose three files are not complete yet.
+
+    Returns the number of SNRs rendered (0 when everything already existed).
+    """
+    todo = [(snr, Path(folder)) for snr, folder in task.out_dirs
+            if not all(is_complete(track_path(Path(folder), task.name, t)) for t in TRACKS)]  # fmt: skip
+    if not todo:
+        return 0
+    background = load_background(Path(task.background))
+    cache: dict[tuple[str, float], np.ndarray] = {}
+    events = []
+    for source, onset, offset in task.events:
+        key = (source, round(offset - onset, 6))
+        if key not in cache:
+            cache[key] = load_event(Path(source), offset - onset, mixture=task.name)
+        events.append((cache[key], int(round(onset * SAMPLE_RATE))))
+    for snr, folder in todo:
+        outputs = mix_tracks(background, events, snr)
+        for track, audio in zip(TRACKS, outputs, strict=True):
+            write_wav_atomic(track_path(folder, task.name, track), audio, SAMPLE_RATE, subtype="FLOAT")
+    return len(todo)
+
+
+def make_tasks(plan: pd.DataFrame, *, fsd_dir: Path, tau_dir: Path,
+               out_dirs: Mapping[int, Path]) -> list[MixtureTask]:  # fmt: skip
+    """One :class:`MixtureTask` per mixture of ``plan`` (plan order)."""
+    folders = tuple((int(snr), str(folder)) for snr, folder in out_dirs.items())
+    tasks = []
+    for name, rows in plan.groupby("mixture", sort=False):
+        events = tuple((str(Path(fsd_dir) / r.source), float(r.onset_s), float(r.offset_s))
+                       for r in rows.itertuples())  # fmt: skip
+        tasks.append(MixtureTask(str(name), str(Path(tau_dir) / rows["background"].iloc[0]),
+                                 events, folders))  # fmt: skip
+    return tasks
+
+
+def _prepare_folder(folder: Path, stamp: dict) -> None:
+    ensure_writable_dir(folder)
+    stamp_path = folder / STAMP_NAME
+    try:
+        old = json.loads(stamp_path.read_text())
+    except (OSError, ValueError):
+        old = None
+    if old != stamp:
+        for path in folder.glob("*.wav"):  # rendered from another plan or recipe: stale
+            path.unlink()
+        tmp = stamp_path.with_name(f".{STAMP_NAME}.tmp")
+        tmp.write_text(json.dumps(stamp, indent=1, sort_keys=True))
+        os.replace(tmp, stamp_path)
+
+
+def render_plan(plan_path: Path, *, fsd_dir: Path, tau_dir: Path, out_dirs: Mapping[int, Path],
+                workers: int = 0, progress: bool = True) -> dict[str, int]:  # fmt: skip
+    """Render every mixture of the plan at every SNR in ``out_dirs`` (snr_db -> folder).
+
+    Parallel over mixtures (``workers`` processes, 0 = one per core) with a progress bar;
+    resumable (complete files are kept). Returns ``{"mixtures": N, "rendered": n_snr_renders,
+    "skipped": n_mixtures_already_done}``.
+
+    Raises:
+        OutputFolderError: an output folder that cannot be written (checked before any work).
+        AudioFormatError / SilentAudioError / MissingSourceError: bad source audio, naming it.
+    """
+    from tqdm.auto import tqdm
+
+    plan = read_plan(plan_path)
+    stamp = {"plan_sha256": plan_sha256(plan_path), "fsd_dir": str(Path(fsd_dir).resolve()),
+             "tau_dir": str(Path(tau_dir).resolve()), "render_version": RENDER_VERSION}  # fmt: skip
+    for folder in out_dirs.values():
+        ensure_writable_dir(Path(folder))
+    for folder in out_dirs.values():
+        _prepare_folder(Path(folder), stamp)
+    tasks = make_tasks(plan, fsd_dir=fsd_dir, tau_dir=tau_dir, out_dirs=out_dirs)
+    workers = workers or os.cpu_count() or 1
+    rendered = skipped = 0
+    with tqdm(total=len(tasks), desc=f"render {sorted(out_dirs)} dB", unit="mix",
+              disable=not progress) as bar:  # fmt: skip
+        if workers <= 1 or len(tasks) < 4 * workers:
+            results = map(render_mixture, tasks)
+            for count in results:
+                rendered += count
+                skipped += count == 0
+                bar.update()
+        else:
+            with multiprocessing.get_context("spawn").Pool(workers) as pool:
+                for count in pool.imap_unordered(render_mixture, tasks, chunksize=2):
+                    rendered += count
+                    skipped += count == 0
+                    bar.update()
+    return {"mixtures": len(tasks), "rendered": rendered, "skipped": skipped}

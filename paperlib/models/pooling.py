@@ -1,0 +1,88 @@
+"""Pooling heads of the baselines: GMP, GAP, GWRP over class maps, and the Atrous AP head.
+
+Each head maps class maps (B, K, T, F) to clip probabilities (B, K).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+GWRP_DECAY: float = 0.9998
+"""Decay of global weighted rank pooling in the authors' code (Kong et al. 2019)."""
+
+POOLING_KINDS: tuple[str, ...] = ("max", "avg", "gwrp")
+
+
+def global_weighted_rank_pool(maps: torch.Tensor, *, decay: float = GWRP_DECAY) -> torch.Tensor:
+    """GWRP: sort each map's T*F values in descending order and average with weights decay^rank.
+
+    ``decay -> 0`` gives the maximum (weight 1 on rank 0 since 0**0 = 1), ``decay = 1`` the mean.
+
+    Args:
+        maps: (B, K, T, F) values (sigmoid class maps).
+        decay: in [0, 1].
+
+    Returns:
+        (B, K) pooled values.
+    """
+    if not 0.0 <= decay <= 1.0:
+        raise ValueError(f"GWRP decay must be in [0, 1], got {decay!r}")
+    flat = maps.flatten(2)  # (B, K, T*F)
+    ranked = flat.sort(dim=-1, descending=True).values
+    ranks = torch.arange(flat.shape[-1], device=flat.device, dtype=flat.dtype)
+    weights = torch.pow(torch.as_tensor(decay, dtype=flat.dtype, device=flat.device), ranks)
+    return (ranked * weights).sum(dim=-1) / weights.sum()
+
+
+class GlobalPool(nn.Module):
+    """Global max, average or weighted-rank pooling over T x F: (B, K, T, F) -> (B, K).
+
+    Args:
+        kind: ``max`` (GMP), ``avg`` (GAP) or ``gwrp`` (GWRP).
+        decay: GWRP decay (ignored by the other kinds).
+    """
+
+    def __init__(self, kind: str, *, decay: float = GWRP_DECAY) -> None:
+        super().__init__()
+        if kind not in POOLING_KINDS:
+            raise ValueError(f"unknown pooling {kind!r}; valid kinds: {', '.join(POOLING_KINDS)}")
+        self.kind = kind
+        self.decay = decay
+
+    def forward(self, maps: torch.Tensor) -> torch.Tensor:
+        if self.kind == "max":
+            return maps.amax(dim=(2, 3))
+        if self.kind == "avg":
+            return maps.mean(dim=(2, 3))
+        return global_weighted_rank_pool(maps, decay=self.decay)
+
+    def extra_repr(self) -> str:
+        return f"kind={self.kind!r}" + (f", decay={self.decay}" if self.kind == "gwrp" else "")
+
+
+class AtrousAttentionHead(nn.Module):
+    """The 2-D attention head of Atrous AP (Ren et al. 2019, as in the authors' code).
+
+    Two 1x1 convolutions to K maps. Attention: sigmoid, clamped to [0.1, 0.9], normalised to
+    sum 1 over T x F. Classification: log-softmax over the K classes. The attention-weighted sum
+    over T x F goes through a final sigmoid. Since a log-softmax is <= 0, the clip
+    probabilities of this head are <= 0.5: a quirk of the original, kept on purpose.
+
+    Forward: (B, C, T, F) -> dict with ``clip_probs`` (B, K), ``class_maps`` (B, K, T, F)
+    (softmax over classes, i.e. exp of the log-softmax branch) and ``attention_maps``
+    (B, K, T, F) (normalised attention, sums to 1 over T x F).
+    """
+
+    def __init__(self, in_channels: int, num_classes: int) -> None:
+        super().__init__()
+        self.attention = nn.Conv2d(in_channels, num_classes, 1, bias=True)
+        self.classification = nn.Conv2d(in_channels, num_classes, 1, bias=True)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        att = torch.sigmoid(self.attention(x)).clamp(0.1, 0.9)
+        att = att / att.sum(dim=(2, 3), keepdim=True)
+        log_cla = F.log_softmax(self.classification(x), dim=1)
+        clip_probs = torch.sigmoid((att * log_cla).sum(dim=(2, 3)))
+        return {"clip_probs": clip_probs, "class_maps": log_cla.exp(), "attention_maps": att}

@@ -1,0 +1,98 @@
+"""The attention step, the pooling heads and the weight initialisation against hand formulas."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from paperlib.models import build_model
+from paperlib.models.attention import AttentionStep
+from paperlib.models.pooling import GlobalPool, global_weighted_rank_pool
+
+
+def _sigmoid(a: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-a))
+
+
+def _softmax(a: np.ndarray) -> np.ndarray:
+    e = np.exp(a - a.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@pytest.mark.parametrize("variant", ["authors", "paper"])
+def test_attention_step_matches_equations(variant: str) -> None:
+    torch.manual_seed(0)
+    step = AttentionStep(7, variant=variant)
+    z = torch.randn(2, 3, 5, 7)
+    with torch.no_grad():
+        weights, output = step(z)
+    zn = z.double().numpy()
+    wa, ba = (
+        step.attention.weight.double().detach().numpy(),
+        step.attention.bias.double().detach().numpy(),
+    )
+    wc = step.classification.weight.double().detach().numpy()
+    bc = step.classification.bias.double().detach().numpy()
+    att, cla = zn @ wa.T + ba, zn @ wc.T + bc
+    if variant == "authors":  # softmax on the attention branch, sigmoid on the classification
+        expected_w, cla = _softmax(att), _sigmoid(cla)
+    else:  # paper eq. 7-10: Z_a = σ(ZW_a + b_a), softmax over it; Z_c linear
+        expected_w = _softmax(_sigmoid(att))
+    np.testing.assert_allclose(weights.numpy(), expected_w, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(output.numpy(), (expected_w * cla).sum(-1), rtol=1e-4, atol=1e-5)
+
+
+def test_gwrp_limits_match_max_and_mean() -> None:
+    rng = np.random.default_rng(0)
+    values = rng.random((2, 3, 11, 6)).astype(np.float32)
+    maps = torch.from_numpy(values)
+    np.testing.assert_allclose(
+        global_weighted_rank_pool(maps, decay=0.0).numpy(), values.max(axis=(2, 3)), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        global_weighted_rank_pool(maps, decay=1e-12).numpy(), values.max(axis=(2, 3)), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        global_weighted_rank_pool(maps, decay=1.0).numpy(), values.mean(axis=(2, 3)), rtol=1e-5
+    )
+    # intermediate decay: weighted average of the descending-sorted values, by hand
+    flat = np.sort(values.reshape(2, 3, -1), axis=-1)[..., ::-1].astype(np.float64)
+    w = 0.9 ** np.arange(flat.shape[-1])
+    np.testing.assert_allclose(
+        global_weighted_rank_pool(maps, decay=0.9).numpy(), (flat * w).sum(-1) / w.sum(), rtol=1e-5
+    )
+    assert GlobalPool("max")(maps).allclose(torch.from_numpy(values.max(axis=(2, 3))))
+    assert GlobalPool("avg")(maps).allclose(torch.from_numpy(values.mean(axis=(2, 3))))
+
+
+def test_gwrp_and_pool_errors() -> None:
+    with pytest.raises(ValueError, match=r"decay must be in \[0, 1\], got 1.5"):
+        global_weighted_rank_pool(torch.zeros(1, 1, 2, 2), decay=1.5)
+    with pytest.raises(ValueError, match="valid kinds: max, avg, gwrp"):
+        GlobalPool("median")
+
+
+def test_initialisation() -> None:
+    torch.manual_seed(0)
+    model = build_model("2APAE", width=0.25)
+    n_checked = 0
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            fan_in = module.weight[0].numel()
+            bound = math.sqrt(2.0 / fan_in) * math.sqrt(3.0)
+            w = module.weight.detach().abs()
+            assert w.max() <= bound
+            if module.weight.numel() >= 500:  # large enough to nearly reach the bound
+                assert w.max() > 0.9 * bound
+                # uniform on [-b, b] has standard deviation b / sqrt(3)
+                assert abs(module.weight.std().item() - bound / math.sqrt(3)) < 0.1 * bound
+            if module.bias is not None:
+                assert (module.bias == 0).all()
+            n_checked += 1
+        elif isinstance(module, nn.BatchNorm2d):
+            assert (module.weight == 1).all() and (module.bias == 0).all()
+    assert n_checked == 4 * 2 + 1 + 4 + 4 * 2

@@ -1,0 +1,117 @@
+"""Output shapes, probability ranges and attention normalisation of the five models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from paperlib.config import load_profile
+from paperlib.models import MODEL_NAMES, ModelSpec, build_model
+
+K, T, F = 41, 311, 64
+
+EXPECTED_EXTRA = {
+    "GMP": {"class_maps": (K, T, F)},
+    "GAP": {"class_maps": (K, T, F)},
+    "GWRP": {"class_maps": (K, T, F)},
+    "AtrousAP": {"class_maps": (K, T, F), "attention_maps": (K, T, F)},
+    "2APAE": {
+        "class_maps": (K, T, F),
+        "step1_weights": (K, T, F),
+        "step1_output": (K, T),
+        "step2_weights": (K, T),
+        "step2_output": (K,),
+        "reconstruction": (T, F),
+    },
+}
+
+
+def _check_outputs(name: str, out: dict[str, torch.Tensor], batch: int) -> None:
+    assert out["clip_probs"].shape == (batch, K)
+    probs = out["clip_probs"].numpy()
+    assert np.all(np.isfinite(probs)) and probs.min() >= 0.0 and probs.max() <= 1.0
+    for key, shape in EXPECTED_EXTRA[name].items():
+        assert out[key].shape == (batch, *shape), key
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_paper_size_shapes(name: str) -> None:
+    torch.manual_seed(0)
+    model = build_model(name).eval()  # width 1.0: the paper's sizes
+    with torch.no_grad():
+        out = model(torch.randn(1, T, F))
+    _check_outputs(name, out, batch=1)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_pocket_size_shapes(name: str) -> None:
+    width = load_profile("pocket").model.width
+    assert width == 0.125
+    torch.manual_seed(0)
+    model = build_model(name, width=width).eval()
+    with torch.no_grad():
+        out = model(torch.randn(3, T, F) * 3)
+    _check_outputs(name, out, batch=3)
+    assert model.spec == ModelSpec(name, width=width)
+
+
+@pytest.mark.parametrize("attention", ["authors", "paper"])
+def test_two_step_attention_normalisation(attention: str) -> None:
+    torch.manual_seed(1)
+    model = build_model("2APAE", width=0.125, attention=attention).eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, T, F))
+    s1 = out["step1_weights"].double().sum(dim=-1).numpy()  # over mel bins
+    s2 = out["step2_weights"].double().sum(dim=-1).numpy()  # over time
+    np.testing.assert_allclose(s1, np.ones((2, K, T)), atol=1e-5)
+    np.testing.assert_allclose(s2, np.ones((2, K)), atol=1e-5)
+    assert (out["step1_weights"] >= 0).all() and (out["step2_weights"] >= 0).all()
+    # clip_probs is step2_output clamped to [0, 1]
+    expected = np.clip(out["step2_output"].numpy(), 0.0, 1.0)
+    np.testing.assert_array_equal(out["clip_probs"].numpy(), expected)
+
+
+def test_atrous_attention_sums_to_one_over_time_frequency() -> None:
+    torch.manual_seed(2)
+    model = build_model("AtrousAP", width=0.125).eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, T, F))
+    sums = out["attention_maps"].double().sum(dim=(2, 3)).numpy()
+    np.testing.assert_allclose(sums, np.ones((2, K)), atol=1e-5)
+    # the log-softmax classification branch keeps the weighted sum <= 0, so probs <= 0.5
+    assert out["clip_probs"].max() <= 0.5
+
+
+def test_decoder_activation_switch() -> None:
+    x = torch.randn(2, T, F)
+    recon = {}
+    for activation in ("relu", "linear"):
+        torch.manual_seed(3)
+        model = build_model("2APAE", width=0.125, decoder_activation=activation).eval()
+        with torch.no_grad():
+            recon[activation] = model(x)["reconstruction"]
+    assert recon["relu"].min() >= 0.0  # the paper's quirk: cannot reconstruct negative values
+    assert recon["linear"].min() < 0.0
+    # same weights (same seed): ReLU output is exactly the positive part of the linear output
+    np.testing.assert_allclose(recon["relu"].numpy(), recon["linear"].clamp_min(0).numpy())
+
+
+def test_width_scales_hidden_channels_only() -> None:
+    model = build_model("2APAE", width=0.01)  # every hidden layer collapses to 1 channel
+    assert model.class_conv.conv.out_channels == K
+    assert model.encoder.out_channels == 3  # round(256 * 0.01) = 3
+    assert model.encoder.blocks[0].out_channels == 1  # max(1, round(0.32))
+    assert model.decoder.blocks[-1].out_channels == 1
+    with torch.no_grad():
+        out = model.eval()(torch.randn(1, T, F))
+    assert out["reconstruction"].shape == (1, T, F)
+
+
+def test_other_sizes() -> None:
+    for name in MODEL_NAMES:
+        model = build_model(name, num_classes=5, time_steps=20, mel_bins=8, width=0.25).eval()
+        with torch.no_grad():
+            out = model(torch.randn(2, 20, 8))
+        assert out["clip_probs"].shape == (2, 5)
+        assert out["class_maps"].shape == (2, 5, 20, 8)
