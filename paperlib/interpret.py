@@ -231,3 +231,41 @@ def select_clips(names: np.ndarray, wanted: Sequence[str], count: int) -> np.nda
             f"clip(s) {', '.join(missing)} not in the held-out fold; e.g. {', '.join(names[:5])}"
         )
     return np.array([index[w] for w in wanted])
+
+
+def attention_in_events(panels: Sequence[Figure3Panels]) -> pd.DataFrame:
+    """How much of each true class's step-2 attention falls inside its own event.
+
+    One row per true event: ``clip``, ``label``, ``probability`` (of that class), ``rank`` (1 =
+    most probable), ``attention_in_event`` (sum of the class's step-2 weights over the event's
+    frames; the weights sum to 1 over time) and ``uniform_share`` (the same sum for uniform
+    weights: event frames / T). A ratio above 1 means the model looks where the event is.
+    """
+    rows = []
+    for p in panels:
+        order = np.argsort(-p.clip_probs, kind="stable")
+        n_frames = p.step2_weights.shape[1]
+        for e in p.events:
+            if e.first_frame < 0:
+                continue
+            inside = p.step2_weights[e.class_index, e.first_frame : e.last_frame + 1].sum()
+            share = (e.last_frame - e.first_frame + 1) / n_frames
+            rows.append(
+                {
+                    "clip": p.clip_name,
+                    "label": e.label,
+                    "probability": float(p.clip_probs[e.class_index]),
+                    "rank": int(np.flatnonzero(order == e.class_index)[0]) + 1,
+                    "attention_in_event": float(inside),
+                    "uniform_share": float(share),
+                    "ratio": float(inside / share),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def mel_profile(step1_weights: np.ndarray, event: EventBox) -> np.ndarray:
+    """Mean step-1 attention over the frames of ``event``: (T, F) weights of one class -> (F,)."""
+    if event.first_frame < 0:
+        raise ValueError(f"event {event.label!r} covers no frame centre")
+    return np.asarray(step1_weights)[event.first_frame : event.last_frame + 1].mean(axis=0)

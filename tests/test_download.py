@@ -36,12 +36,13 @@ AUDIO = "FSDKaggle2018.audio_train.zip"
 
 def _run(server: FakeZenodo, dest: Path, **kwargs):
     options = {
+        "base_url": server.base_url,
         "datasets": trimmed_specs(),
         "progress": False,
         "retry_wait_s": 0.0,
         "log": lambda _: None,
     }
-    return download_datasets(dest, base_url=server.base_url, **{**options, **kwargs})
+    return download_datasets(dest, **{**options, **kwargs})
 
 
 def _all_archives(records: dict[str, dict[str, bytes]]) -> dict[str, bytes]:
@@ -109,6 +110,22 @@ def test_second_run_downloads_nothing_and_repairs_a_missing_file(tmp_path: Path)
         third = _run(server, tmp_path)
         assert third.downloaded == [f"{TAU_TOP}.audio.2.zip"]
         assert (tmp_path / "TAU2019/audio/b.wav").is_file()
+
+
+def test_verifying_rerun_works_when_the_record_is_unreachable(tmp_path: Path) -> None:
+    records = fake_archives()
+    with FakeZenodo(records) as server:
+        _run(server, tmp_path)
+        base_url = server.base_url
+    messages: list[str] = []
+    # The server is gone: every archive is in place, so the markers stand in for the record.
+    again = _run(server, tmp_path, base_url=base_url, log=messages.append, retries=0)
+    assert again.downloaded == [] and len(again.skipped) == len(_all_archives(records))
+    assert any("verified against its markers" in m for m in messages)
+    # With a file missing, the run cannot proceed without the record: the network error shows.
+    (tmp_path / "TAU2019/audio/a.wav").unlink()
+    with pytest.raises(OSError):
+        _run(server, tmp_path, base_url=base_url, retries=0)
 
 
 def test_checksum_mismatch_names_file_and_md5s_and_quarantines_the_file(tmp_path: Path) -> None:

@@ -28,7 +28,9 @@ PROBE = textwrap.dedent(
             events["connects"].append(repr(args[1]))
         elif event == "open" and isinstance(args[0], str):
             path = args[0]
-            if path.endswith((".wav", ".h5", ".hdf5", ".csv", ".pt", ".ipynb", ".zip")):
+            if path.endswith((".wav", ".h5", ".hdf5", ".csv", ".pt", ".ipynb", ".zip")) and (
+                path not in sys.path  # the interpreter's own zipped stdlib entry is fine
+            ):
                 events["opened"].append(path)
 
     sys.addaudithook(audit)

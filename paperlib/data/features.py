@@ -30,13 +30,11 @@ of squares accumulated on the way), under a temporary name renamed into place at
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from functools import lru_cache
 from pathlib import Path
 
 import h5py
-import librosa
 import numpy as np
 import pandas as pd
 from scipy.signal import get_window
@@ -45,6 +43,7 @@ from paperlib import __version__
 from paperlib.data.audio import CLIP_SAMPLES, SAMPLE_RATE, ensure_writable_dir, read_wav
 from paperlib.data.classes import CLASS_INDEX, CLASSES, NUM_CLASSES
 from paperlib.data.errors import AudioFormatError, MissingSourceError
+from paperlib.data.parallel import imap
 from paperlib.data.plan import NUM_FOLDS, mixtures, plan_sha256, read_plan
 from paperlib.data.render import track_path
 
@@ -60,10 +59,36 @@ CHUNK_CLIPS = 32
 """Clips per write to the HDF5 file (bounds memory: ~2.5 MB of features per chunk)."""
 
 
+def hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    """Slaney mel scale (librosa's default, ``htk=False``): linear below 1 kHz, log above."""
+    hz = np.asarray(hz, dtype=np.float64)
+    linear = hz / (200.0 / 3)
+    log = 15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / (np.log(6.4) / 27.0)
+    return np.where(hz >= 1000.0, log, linear)
+
+
+def mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`hz_to_mel`."""
+    mel = np.asarray(mel, dtype=np.float64)
+    return np.where(mel >= 15.0, 1000.0 * np.exp(np.log(6.4) / 27.0 * (mel - 15.0)), mel * 200.0 / 3)
+
+
 @lru_cache(maxsize=1)
 def mel_basis() -> np.ndarray:
-    """Slaney mel filterbank: (64, 1025) float64."""
-    return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=FMIN, fmax=FMAX)
+    """Slaney-normalised triangular mel filterbank, 64 bands 50 Hz-16 kHz: (64, 1025) float64.
+
+    The same filters as ``librosa.filters.mel(sr=32000, n_fft=2048, n_mels=64, fmin=50,
+    fmax=16000)`` (tested against it), computed in numpy: librosa's first call costs seconds
+    of lazy imports in every worker process.
+    """
+    fft_hz = np.fft.rfftfreq(N_FFT, 1.0 / SAMPLE_RATE)
+    edges = mel_to_hz(np.linspace(hz_to_mel(FMIN), hz_to_mel(FMAX), N_MELS + 2))
+    widths = np.diff(edges)
+    ramps = edges[:, None] - fft_hz[None, :]
+    lower = -ramps[:-2] / widths[:-1, None]
+    upper = ramps[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper))
+    return weights * (2.0 / (edges[2:] - edges[:-2]))[:, None]
 
 
 @lru_cache(maxsize=1)
@@ -91,6 +116,8 @@ def logmel_to_audio(features: np.ndarray, *, n_iter: int = 32) -> np.ndarray:
     Inverts :func:`logmel` with ``librosa.feature.inverse.mel_to_audio`` and the same
     parameters (magnitude, periodic Hamming 2048/1024, no centring, Slaney mel 50 Hz-16 kHz).
     """
+    import librosa  # only here: listening helpers need it, feature extraction does not
+
     mel = np.maximum(np.exp(np.asarray(features, dtype=np.float64)) - LOG_OFFSET, 0.0).T
     audio = librosa.feature.inverse.mel_to_audio(
         mel, sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP, win_length=N_FFT, window="hamming",
@@ -156,8 +183,6 @@ def write_features(plan_path: Path, mixtures_dir: Path, out_path: Path, *, snr_d
         AudioFormatError: a mixture WAV that is not 10 s of 32 kHz mono.
         OutputFolderError: the output folder cannot be written.
     """
-    from tqdm.auto import tqdm
-
     plan = read_plan(plan_path)
     clips = mixtures(plan)
     paths = [str(track_path(Path(mixtures_dir), name)) for name in clips["mixture"]]
@@ -174,9 +199,9 @@ def write_features(plan_path: Path, mixtures_dir: Path, out_path: Path, *, snr_d
     squares = np.zeros((NUM_FOLDS + 1, N_MELS))
     frames = np.zeros(NUM_FOLDS + 1)
     tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
-    workers = workers or os.cpu_count() or 1
-    pool = (multiprocessing.get_context("spawn").Pool(workers)
-            if workers > 1 and n >= 4 * workers else None)  # fmt: skip
+    mel_basis(), window()  # computed once here, inherited by forked workers
+    results = imap(clip_logmel, paths, workers=workers, desc=f"features {snr_db} dB",
+                   progress=progress)  # fmt: skip
     try:
         with h5py.File(tmp, "w") as f:
             chunk = min(CHUNK_CLIPS, n)
@@ -186,24 +211,21 @@ def write_features(plan_path: Path, mixtures_dir: Path, out_path: Path, *, snr_d
             weak = f.create_dataset("weak_targets", (n, NUM_CLASSES), np.uint8)
             strong = f.create_dataset("strong_targets", (n, N_FRAMES, NUM_CLASSES), np.uint8,
                                       chunks=(chunk, N_FRAMES, NUM_CLASSES), compression="lzf")  # fmt: skip
-            results = pool.imap(clip_logmel, paths, chunksize=4) if pool else map(clip_logmel, paths)
             buffer: list[np.ndarray] = []
-            with tqdm(total=n, desc=f"features {snr_db} dB", unit="clip", disable=not progress) as bar:
-                for i, feature in enumerate(results):
-                    fold = int(folds[i])
-                    values = feature.astype(np.float64)
-                    sums[fold] += values.sum(axis=0)
-                    squares[fold] += (values * values).sum(axis=0)
-                    frames[fold] += values.shape[0]
-                    buffer.append(feature)
-                    if len(buffer) == chunk or i == n - 1:
-                        start = i + 1 - len(buffer)
-                        names = clips["mixture"].iloc[start : i + 1]
-                        feats[start : i + 1] = np.stack(buffer)
-                        weak[start : i + 1] = np.stack([weak_targets(groups[m]["label"].tolist()) for m in names])
-                        strong[start : i + 1] = np.stack([strong_targets(groups[m]) for m in names])
-                        buffer = []
-                    bar.update()
+            for i, feature in enumerate(results):
+                fold = int(folds[i])
+                values = feature.astype(np.float64)
+                sums[fold] += values.sum(axis=0)
+                squares[fold] += (values * values).sum(axis=0)
+                frames[fold] += values.shape[0]
+                buffer.append(feature)
+                if len(buffer) == chunk or i == n - 1:
+                    start = i + 1 - len(buffer)
+                    names = clips["mixture"].iloc[start : i + 1]
+                    feats[start : i + 1] = np.stack(buffer)
+                    weak[start : i + 1] = np.stack([weak_targets(groups[m]["label"].tolist()) for m in names])
+                    strong[start : i + 1] = np.stack([strong_targets(groups[m]) for m in names])
+                    buffer = []
             for k in sorted(set(folds.tolist())):
                 others = [j for j in range(1, NUM_FOLDS + 1) if j != k]
                 count = frames[others].sum()
@@ -221,7 +243,6 @@ def write_features(plan_path: Path, mixtures_dir: Path, out_path: Path, *, snr_d
             f.attrs["complete"] = True
         os.replace(tmp, out_path)
     finally:
-        if pool is not None:
-            pool.terminate()
+        results.close()
         tmp.unlink(missing_ok=True)
     return out_path

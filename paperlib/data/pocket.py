@@ -19,7 +19,6 @@ the real formats, the readers and the recipe run on them unchanged.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ import soxr
 from paperlib.data import synth
 from paperlib.data.audio import ensure_writable_dir, write_wav_atomic
 from paperlib.data.classes import CLASSES, SCENES
+from paperlib.data.parallel import imap
 from paperlib.data.sources import (
     FSD_AUDIO_DIR,
     FSD_CSV_NAMES,
@@ -219,7 +219,7 @@ def _babble(rng: np.random.Generator, n: int, rate: int, voices: int) -> np.ndar
         syllables = synth.smooth_random(rng, n, rate, rng.uniform(3, 6)) ** 2
         turns = synth.smooth_random(rng, n, rate, 0.3) > 0.35
         pitch = rng.uniform(100, 250) * (1 + 0.1 * np.sin(2 * np.pi * rng.uniform(0.5, 2) * t))
-        voiced = synth.additive_tone(rng, pitch, rate, np.arange(1, 9.0), np.arange(1, 9.0) ** -1.2)
+        voiced = synth.additive_tone(rng, pitch, rate, np.arange(1, 6.0), np.arange(1, 6.0) ** -1.2)
         out += (np.roll(speech, rng.integers(n)) + 0.5 * voiced) * syllables * turns
     return out / max(voices, 1)
 
@@ -316,8 +316,8 @@ SCENE_RECIPES = {
 }  # fmt: skip
 
 
-SYNTH_RATE = 24_000
-"""Backgrounds are composed at 24 kHz (cheap), resampled to 48 kHz with soxr, then given a
+SYNTH_RATE = 16_000
+"""Backgrounds are composed at 16 kHz (cheap), resampled to 48 kHz with soxr, then given a
 full-band 'air' noise layer per channel at 48 kHz."""
 
 
@@ -356,18 +356,8 @@ def _background_task(task: tuple[str, int, int, str]) -> None:
 
 
 def _run(tasks: list, fn, workers: int, progress: bool, what: str) -> None:
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=len(tasks), desc=what, unit="clip", disable=not progress)
-    if workers <= 1 or len(tasks) < 8:
-        for task in tasks:
-            fn(task)
-            bar.update()
-    else:
-        with multiprocessing.get_context("spawn").Pool(workers) as pool:
-            for _ in pool.imap_unordered(fn, tasks, chunksize=4):
-                bar.update()
-    bar.close()
+    for _ in imap(fn, tasks, workers=workers, ordered=False, desc=what, progress=progress):
+        pass
 
 
 def _clear_wavs(folder: Path, keep: Iterable[str]) -> None:
@@ -394,7 +384,6 @@ def write_pocket_corpus(fsd_dir: Path, tau_dir: Path, *, events_per_class: int, 
     fsd_dir, tau_dir = Path(fsd_dir), Path(tau_dir)
     event_dir = ensure_writable_dir(fsd_dir / FSD_AUDIO_DIR)
     bg_dir = ensure_writable_dir(tau_dir / "audio")
-    workers = workers or os.cpu_count() or 1
     rng = np.random.default_rng([seed, 0])
 
     names = rng.choice(2**32, size=len(CLASSES) * events_per_class, replace=False)

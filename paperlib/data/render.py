@@ -19,7 +19,6 @@ the plan changes, the folder's old WAVs are removed first.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from paperlib.data.audio import (
     write_wav_atomic,
 )
 from paperlib.data.errors import AudioFormatError, SilentAudioError
+from paperlib.data.parallel import imap
 from paperlib.data.plan import plan_sha256, read_plan
 
 TRACKS: tuple[str, ...] = ("mixture", "events", "background")
@@ -205,8 +205,6 @@ def render_plan(plan_path: Path, *, fsd_dir: Path, tau_dir: Path, out_dirs: Mapp
         OutputFolderError: an output folder that cannot be written (checked before any work).
         AudioFormatError / SilentAudioError / MissingSourceError: bad source audio, naming it.
     """
-    from tqdm.auto import tqdm
-
     plan = read_plan(plan_path)
     stamp = {"plan_sha256": plan_sha256(plan_path), "fsd_dir": str(Path(fsd_dir).resolve()),
              "tau_dir": str(Path(tau_dir).resolve()), "render_version": RENDER_VERSION}  # fmt: skip
@@ -215,20 +213,9 @@ def render_plan(plan_path: Path, *, fsd_dir: Path, tau_dir: Path, out_dirs: Mapp
     for folder in out_dirs.values():
         _prepare_folder(Path(folder), stamp)
     tasks = make_tasks(plan, fsd_dir=fsd_dir, tau_dir=tau_dir, out_dirs=out_dirs)
-    workers = workers or os.cpu_count() or 1
     rendered = skipped = 0
-    with tqdm(total=len(tasks), desc=f"render {sorted(out_dirs)} dB", unit="mix",
-              disable=not progress) as bar:  # fmt: skip
-        if workers <= 1 or len(tasks) < 4 * workers:
-            results = map(render_mixture, tasks)
-            for count in results:
-                rendered += count
-                skipped += count == 0
-                bar.update()
-        else:
-            with multiprocessing.get_context("spawn").Pool(workers) as pool:
-                for count in pool.imap_unordered(render_mixture, tasks, chunksize=2):
-                    rendered += count
-                    skipped += count == 0
-                    bar.update()
+    for count in imap(render_mixture, tasks, workers=workers, ordered=False,
+                      desc=f"render {sorted(out_dirs)} dB", unit="mix", progress=progress):  # fmt: skip
+        rendered += count
+        skipped += count == 0
     return {"mixtures": len(tasks), "rendered": rendered, "skipped": skipped}

@@ -77,21 +77,36 @@ def _marker_path(archives_dir: Path, name: str) -> Path:
     return archives_dir / f"{name}.done"
 
 
-def _marker_valid(dest: Path, item: _Item) -> bool:
-    """True when the archive's marker matches the record's MD5 and every listed file is there
-    with its recorded size."""
-    marker = _marker_path(dest / "archives", item.remote.name)
+def _read_marker(dest: Path, name: str) -> dict[str, Any] | None:
     try:
-        info = json.loads(marker.read_text())
+        info = json.loads(_marker_path(dest / "archives", name).read_text())
     except (OSError, ValueError):
-        return False
-    if info.get("md5") != item.remote.md5 or not isinstance(info.get("files"), dict):
+        return None
+    return info if isinstance(info, dict) and isinstance(info.get("files"), dict) else None
+
+
+def _marker_valid(dest: Path, name: str, md5: str) -> bool:
+    """True when the archive's marker records ``md5`` and every file it lists is there with its
+    recorded size (sizes, not contents: re-hashing 40 GB on every run would take minutes)."""
+    info = _read_marker(dest, name)
+    if info is None or info.get("md5") != md5:
         return False
     for rel, size in info["files"].items():
         path = dest / rel
         if not path.is_file() or path.stat().st_size != size:
             return False
     return True
+
+
+def _record_from_markers(dest: Path, spec: DatasetSpec) -> dict[str, RemoteFile] | None:
+    """The record as the markers remember it, if every archive of ``spec`` is in place."""
+    files = {}
+    for archive in spec.archives:
+        info = _read_marker(dest, archive.name)
+        if info is None or not _marker_valid(dest, archive.name, str(info.get("md5"))):
+            return None
+        files[archive.name] = RemoteFile(archive.name, int(info["size"]), str(info["md5"]), "")
+    return files
 
 
 def space_needed(
@@ -111,10 +126,28 @@ def space_needed(
     return extracted + (sum(to_download) if keep_archives else max(to_download))
 
 
-def _resolve(specs: Sequence[DatasetSpec], *, base_url: str, session: Any) -> list[_Item]:
+def _resolve(
+    specs: Sequence[DatasetSpec],
+    dest: Path,
+    *,
+    base_url: str,
+    session: Any,
+    log: Callable[[str], None],
+) -> list[_Item]:
+    """Pair each archive of ``specs`` with its record entry (checked against pinned MD5s).
+
+    When a record cannot be read (offline, server down) but every archive of that dataset is
+    already in place, the markers stand in for the record, so a verifying re-run works offline.
+    """
     items = []
     for spec in specs:
-        files = fetch_record(base_url, spec.record_id, session=session)
+        try:
+            files = fetch_record(base_url, spec.record_id, session=session)
+        except (OSError, RecordError) as error:  # requests' errors are OSErrors
+            files = _record_from_markers(dest, spec)
+            if files is None:
+                raise
+            log(f"warning: {error}; {spec.title} is in place, verified against its markers")
         for archive in spec.archives:
             remote = files.get(archive.name)
             if remote is None:
@@ -200,11 +233,11 @@ def download_datasets(
     for stale in dest.glob(".extract-*"):  # left by a run killed while extracting
         shutil.rmtree(stale, ignore_errors=True)
     try:
-        items = _resolve(specs, base_url=base_url, session=session)
+        items = _resolve(specs, dest, base_url=base_url, session=session, log=log)
         result = DownloadResult(dest, {spec.key: dest / spec.folder for spec in specs})
         pending = []
         for item in items:
-            if _marker_valid(dest, item):
+            if _marker_valid(dest, item.remote.name, item.remote.md5):
                 result.skipped.append(item.remote.name)
             else:
                 pending.append(item)
