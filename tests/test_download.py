@@ -296,6 +296,14 @@ def test_mixtures_command_needs_no_override_for_the_default_dest(tmp_path, monke
     assert dest == tmp_path / "ws/paper/data/sources"
     folders = {"fsd": dest / "FSDKaggle2018", "tau": dest / "TAU2019"}
     assert mixtures_command(folders) == "python -m paperlib data all --profile paper"
-    other = {"fsd": tmp_path / "x y/FSDKaggle2018", "tau": dest / "TAU2019"}
-    words = shlex.split(mixtures_command(other))  # what the shell passes on
-    assert words[-2:] == ["--set", f"data.fsd_dir={tmp_path}/x y/FSDKaggle2018"]
+    odd = {"fsd": tmp_path / "x y/FSDKaggle2018", "tau": tmp_path / "a: b/TAU2019"}
+    words = shlex.split(mixtures_command(odd))  # what the shell passes on
+    assert words[:7] == "python -m paperlib data all --profile paper".split()
+    # Parsed by paperlib's own command line and --set parser, the values are the folders again.
+    data_cli = pytest.importorskip("paperlib.data.cli")
+    args = cli.build_parser().parse_args(words[3:])
+    assert (args.data_command, args.profile) == ("all", "paper")
+    assert data_cli.parse_overrides(args.set) == {
+        "data.fsd_dir": str(odd["fsd"]),
+        "data.tau_dir": str(odd["tau"]),
+    }

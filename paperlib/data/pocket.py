@@ -389,7 +389,7 @@ def write_pocket_corpus(fsd_dir: Path, tau_dir: Path, *, events_per_class: int, 
     names = rng.choice(2**32, size=len(CLASSES) * events_per_class, replace=False)
     rows, tasks = [], []
     for c, label in enumerate(CLASSES):
-        unverified = set(rng.choice(events_per_class, int(round(UNVERIFIED_FRACTION * events_per_class)),
+        unverified = set(rng.choice(events_per_class, int(UNVERIFIED_FRACTION * events_per_class + 0.5),
                                     replace=False).tolist())  # fmt: skip
         for i in range(events_per_class):
             fname = f"{names[c * events_per_class + i]:08x}.wav"

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 from pathlib import Path
+
+import yaml
 
 from paperlib import paths
 from paperlib.download.catalog import DATASETS, DEFAULT_BASE_URL
@@ -22,19 +25,23 @@ def default_dest() -> Path:
 
 
 def mixtures_command(folders: dict[str, Path]) -> str:
-    """The command that renders the paper's mixtures from the downloaded folders.
+    """The command that renders the paper's mixtures and features from the downloaded folders
+    (``paperlib.data.cli``: ``data all --profile paper``, one ``--set KEY=VALUE`` per override).
 
-    Overrides are added only for folders that differ from the paper profile's defaults.
+    Overrides are added only for folders that differ from the paper profile's defaults; values
+    are YAML (``--set`` parses them so), quoted when a path would not read back as itself.
     """
     workspace = paths.workspace_dir(PAPER_PROFILE)
     defaults = {"fsd": paths.fsd_dir(workspace), "tau": paths.tau_dir(workspace)}
-    overrides = [
-        shlex.quote(f"data.{key}_dir={folder}")
-        for key, folder in sorted(folders.items())
-        if folder.resolve() != defaults[key].resolve()
-    ]
-    command = f"python -m paperlib data all --profile {PAPER_PROFILE}"
-    return command + (f" --set {' '.join(overrides)}" if overrides else "")
+    words = ["python", "-m", "paperlib", "data", "all", "--profile", PAPER_PROFILE]
+    for key, folder in sorted(folders.items()):
+        if folder.resolve() == defaults[key].resolve():
+            continue
+        value = str(folder)
+        if yaml.safe_load(value) != value:  # e.g. "/data/a: b" would parse as a mapping
+            value = json.dumps(value)  # a JSON string is a YAML string
+        words += ["--set", f"data.{key}_dir={value}"]
+    return shlex.join(words)
 
 
 def _confirm(dest: Path, only: str | None) -> bool:
