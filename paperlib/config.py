@@ -113,6 +113,8 @@ class GridConfig:
     """α values of the 2APAE ablation (Table V)."""
     linear_decoder: bool = True
     """Also run 2APAE with a linear last decoder layer in the ablation."""
+    ablation_snrs: tuple[int, ...] | None = None
+    """SNRs of the ablation cells (α values, linear decoder); ``None`` means all of ``snrs``."""
 
 
 @dataclass(frozen=True)

@@ -73,13 +73,17 @@ class Figure3Panels:
     events: tuple[EventBox, ...]
 
 
-def figure3_cell(profile: Profile, *, snr_db: int | None = None) -> tuple[int, int]:
+def figure3_cell(profile: Profile, *, snr_db: int | str | None = None) -> tuple[int, int]:
     """(SNR, held-out fold) of the 2APAE that chapter 06 shows: the profile's first grid cell.
+
+    Args:
+        snr_db: an SNR of ``profile.data.snrs``; ``None`` or ``"grid"`` take the first SNR of
+            ``profile.grid.snrs`` (the cell chapter 03 trains).
 
     Raises:
         ValueError: ``snr_db`` is not one of the profile's ``data.snrs``.
     """
-    snr = profile.grid.snrs[0] if snr_db is None else int(snr_db)
+    snr = profile.grid.snrs[0] if snr_db in (None, "grid") else int(snr_db)
     if snr not in profile.data.snrs:
         valid = ", ".join(str(s) for s in profile.data.snrs)
         raise ValueError(f"snr_db={snr} has no data in profile {profile.name!r}; valid: {valid}")
@@ -87,7 +91,7 @@ def figure3_cell(profile: Profile, *, snr_db: int | None = None) -> tuple[int, i
 
 
 def trained_2apae(
-    profile: Profile, workspace: Path, *, snr_db: int | None = None, progress: bool = False
+    profile: Profile, workspace: Path, *, snr_db: int | str | None = None, progress: bool = False
 ):
     """Prepare the data and train (or fetch from the cache) the 2APAE of :func:`figure3_cell`.
 

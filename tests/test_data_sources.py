@@ -31,7 +31,10 @@ def test_valid_folders_are_read_in_file_order_with_header_durations(sources) -> 
         assert row.duration_s == pytest.approx(sf.info(row.path).duration, abs=1e-9)
     assert events["source"].iloc[0] == "audio_train/" + csv["fname"].iloc[0]
     backgrounds = read_tau(tau)
-    assert backgrounds["filename"].tolist() == pd.read_csv(tau / "meta.csv", sep="\t")["filename"].tolist()
+    assert (
+        backgrounds["filename"].tolist()
+        == pd.read_csv(tau / "meta.csv", sep="\t")["filename"].tolist()
+    )
 
 
 def test_train_csv_without_post_competition_columns_is_accepted(sources) -> None:
@@ -42,10 +45,13 @@ def test_train_csv_without_post_competition_columns_is_accepted(sources) -> None
     assert len(read_fsd(fsd)) == 12
 
 
-@pytest.mark.parametrize("change,message", [
-    (lambda df: df.drop(columns="label"), r"missing column\(s\) \['label'\]"),
-    (lambda df: df.assign(extra=1), r"unexpected column\(s\) \['extra'\]"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (lambda df: df.drop(columns="label"), r"missing column\(s\) \['label'\]"),
+        (lambda df: df.assign(extra=1), r"unexpected column\(s\) \['extra'\]"),
+    ],
+)
 def test_fsd_csv_with_missing_or_unexpected_columns(sources, change, message) -> None:
     fsd, _ = sources
     path = fsd / "train_post_competition.csv"
@@ -55,10 +61,13 @@ def test_fsd_csv_with_missing_or_unexpected_columns(sources, change, message) ->
     assert str(path) in str(info.value) and "expected columns" in str(info.value)
 
 
-@pytest.mark.parametrize("change,message", [
-    (lambda df: df.drop(columns="source_label"), r"missing column\(s\) \['source_label'\]"),
-    (lambda df: df.assign(city="x"), r"unexpected column\(s\) \['city'\]"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (lambda df: df.drop(columns="source_label"), r"missing column\(s\) \['source_label'\]"),
+        (lambda df: df.assign(city="x"), r"unexpected column\(s\) \['city'\]"),
+    ],
+)
 def test_tau_meta_with_missing_or_unexpected_columns(sources, change, message) -> None:
     _, tau = sources
     path = tau / "meta.csv"
@@ -96,7 +105,7 @@ def test_listed_files_that_are_missing_are_all_named(sources) -> None:
     assert all(str(path) in str(info.value) for path in gone)
     assert "2 problem(s)" in str(info.value)
     next((tau / "audio").glob("*.wav")).unlink()
-    with pytest.raises(MissingSourceError, match="listed in meta.csv but not found"):
+    with pytest.raises(MissingSourceError, match=r"listed in meta\.csv but not found"):
         read_tau(tau)
 
 
@@ -105,7 +114,7 @@ def test_missing_folder_and_missing_metadata(tmp_path: Path) -> None:
         read_fsd(tmp_path / "nowhere")
     with pytest.raises(MissingSourceError, match=re.escape("train_post_competition.csv")):
         read_fsd(tmp_path)
-    with pytest.raises(MissingSourceError, match="meta.csv"):
+    with pytest.raises(MissingSourceError, match=r"meta\.csv"):
         read_tau(tmp_path)
 
 
@@ -144,27 +153,46 @@ def test_background_shorter_than_10_s_is_named(sources) -> None:
     _, tau = sources
     short = sorted((tau / "audio").glob("*.wav"))[1]
     write_background(short, seconds=7.5)
-    with pytest.raises(AudioFormatError, match=re.escape(str(short)) + r": background is 7.500 s long, expected at least 10 s"):
+    with pytest.raises(
+        AudioFormatError,
+        match=re.escape(str(short)) + r": background is 7.500 s long, expected at least 10 s",
+    ):
         read_tau(tau)
 
 
 def test_pocket_corpus_is_in_the_real_formats_and_passes_the_readers(tmp_path: Path) -> None:
     fsd, tau = tmp_path / "FSDKaggle2018", tmp_path / "TAU2019"
-    write_pocket_corpus(fsd, tau, events_per_class=2, backgrounds=10, seed=5, workers=1, progress=False)
+    write_pocket_corpus(
+        fsd, tau, events_per_class=2, backgrounds=10, seed=5, workers=1, progress=False
+    )
     events, backgrounds = read_fsd(fsd), read_tau(tau)
     assert list(pd.read_csv(fsd / "train_post_competition.csv").columns) == [
-        "fname", "label", "manually_verified", "freesound_id", "license"]  # fmt: skip
+        "fname",
+        "label",
+        "manually_verified",
+        "freesound_id",
+        "license",
+    ]
     assert sorted(events["label"].unique()) == sorted(CLASSES)
     assert events["fname"].str.fullmatch(r"[0-9a-f]{8}\.wav").all()
     assert events["duration_s"].between(0.3, 30).all()
-    assert (events["manually_verified"] == 0).sum() == 41  # half-up rounding of 0.25 * 2: 1 of 2 per class
+    assert (
+        events["manually_verified"] == 0
+    ).sum() == 41  # half-up rounding of 0.25 * 2: 1 of 2 per class
     info = sf.info(str(events["path"].iloc[0]))
     assert (info.samplerate, info.channels, info.subtype) == (44_100, 1, "PCM_16")
-    assert (tau / "meta.csv").read_text().splitlines()[0] == "filename\tscene_label\tidentifier\tsource_label"
+    assert (tau / "meta.csv").read_text().splitlines()[
+        0
+    ] == "filename\tscene_label\tidentifier\tsource_label"
     assert sorted(backgrounds["scene_label"]) == sorted(SCENES)
     assert backgrounds["filename"].str.fullmatch(r"audio/[a-z_]+-[a-z]+-\d+-\d+-a\.wav").all()
     info = sf.info(str(backgrounds["path"].iloc[0]))
-    assert (info.samplerate, info.channels, info.subtype, info.frames) == (48_000, 2, "PCM_24", 480_000)
+    assert (info.samplerate, info.channels, info.subtype, info.frames) == (
+        48_000,
+        2,
+        "PCM_24",
+        480_000,
+    )
     audio, _ = sf.read(str(backgrounds["path"].iloc[0]))
     assert not np.allclose(audio[:, 0], audio[:, 1])  # two distinct channels
     # time-varying: frame RMS over 0.5-s windows changes by more than 1 dB across the clip
@@ -175,8 +203,15 @@ def test_pocket_corpus_is_in_the_real_formats_and_passes_the_readers(tmp_path: P
 
 def test_pocket_corpus_is_deterministic_and_describes_every_class(tmp_path: Path) -> None:
     for name in ("a", "b"):
-        write_pocket_corpus(tmp_path / name / "fsd", tmp_path / name / "tau", events_per_class=1,
-                            backgrounds=2, seed=9, workers=1, progress=False)  # fmt: skip
+        write_pocket_corpus(
+            tmp_path / name / "fsd",
+            tmp_path / name / "tau",
+            events_per_class=1,
+            backgrounds=2,
+            seed=9,
+            workers=1,
+            progress=False,
+        )
     from data_support import snapshot
 
     assert snapshot(tmp_path / "a") == snapshot(tmp_path / "b")

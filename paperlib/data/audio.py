@@ -24,11 +24,14 @@ CLIP_SAMPLES: int = int(SAMPLE_RATE * CLIP_SECONDS)
 SILENCE_RMS: float = 1e-5
 """RMS below which a clip counts as silent (-100 dBFS): scaling it to a level is meaningless."""
 RESAMPLE_QUALITY: str = "HQ"
+SFC_SET_ADD_PEAK_CHUNK = 0x1050
+"""libsndfile command that switches off the PEAK chunk (it holds a write timestamp)."""
 """soxr quality preset used for every resampling."""
 
 
-def wav_info(path: Path, *, expected_rate: int | None = None,
-             expected_channels: int | None = None) -> sf._SoundFileInfo:  # fmt: skip
+def wav_info(
+    path: Path, *, expected_rate: int | None = None, expected_channels: int | None = None
+) -> sf._SoundFileInfo:
     """Header of a WAV file (rate, channels, frames), checked against what the caller expects.
 
     Raises:
@@ -48,9 +51,7 @@ def wav_info(path: Path, *, expected_rate: int | None = None,
             f"{path}: sample rate {info.samplerate} Hz, expected {expected_rate} Hz"
         )
     if expected_channels is not None and info.channels != expected_channels:
-        raise AudioFormatError(
-            f"{path}: {info.channels} channel(s), expected {expected_channels}"
-        )
+        raise AudioFormatError(f"{path}: {info.channels} channel(s), expected {expected_channels}")
     if info.frames <= 0:
         raise AudioFormatError(f"{path}: contains no samples, expected audio")
     return info
@@ -89,7 +90,9 @@ def resample(audio: np.ndarray, rate_in: int, rate_out: int = SAMPLE_RATE) -> np
     return soxr.resample(audio, rate_in, rate_out, quality=RESAMPLE_QUALITY).astype(np.float32)
 
 
-def load_mono(path: Path, *, rate: int = SAMPLE_RATE, max_seconds: float | None = None) -> np.ndarray:
+def load_mono(
+    path: Path, *, rate: int = SAMPLE_RATE, max_seconds: float | None = None
+) -> np.ndarray:
     """Decode ``path``, average its channels and resample to ``rate``: (n,) float32.
 
     ``max_seconds`` decodes only the start of the file (plus a little margin for the
@@ -102,7 +105,7 @@ def load_mono(path: Path, *, rate: int = SAMPLE_RATE, max_seconds: float | None 
     audio, source_rate = read_wav(path, frames=frames)
     mono = resample(to_mono(audio), source_rate, rate)
     if max_seconds is not None:
-        mono = mono[: int(round(max_seconds * rate))]
+        mono = mono[: round(max_seconds * rate)]
     return mono
 
 
@@ -134,12 +137,19 @@ def ensure_writable_dir(folder: Path) -> Path:
 def write_wav_atomic(path: Path, audio: np.ndarray, rate: int, *, subtype: str = "FLOAT") -> Path:
     """Write ``audio`` ((n,) or (n, channels)) as WAV via a temporary file and a rename.
 
+    Deterministic: the same samples give the same bytes (no timestamped PEAK chunk).
+
     ``subtype`` is a soundfile subtype: ``FLOAT`` (32-bit float), ``PCM_16``, ``PCM_24``.
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    audio = np.asarray(audio)
+    channels = 1 if audio.ndim == 1 else audio.shape[1]
     try:
-        sf.write(str(tmp), audio, rate, subtype=subtype, format="WAV")
+        with sf.SoundFile(str(tmp), "w", rate, channels, subtype, format="WAV") as out:
+            # no PEAK chunk: it holds a timestamp, and equal audio must give equal bytes
+            sf._snd.sf_command(out._file, SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, 0)
+            out.write(audio)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -46,12 +46,20 @@ def _handler(args: argparse.Namespace) -> int:
     stages, _ = COMMANDS[args.data_command]
     forced = (stages[-1],) if args.force else ()
     start = time.perf_counter()
-    products = run_stages(profile, args.workspace, stages=tuple(s for s in stages if s not in forced),
-                          progress=not args.quiet)  # fmt: skip
+    products = run_stages(
+        profile,
+        args.workspace,
+        stages=tuple(s for s in stages if s not in forced),
+        progress=not args.quiet,
+    )
     if forced:
-        products = run_stages(profile, args.workspace, stages=forced, force=True, progress=not args.quiet)
-    print(f"data {args.data_command} ({profile.name}) done in {time.perf_counter() - start:.1f} s; "
-          f"ran: {', '.join(products.ran) or 'nothing (all up to date)'}")  # fmt: skip
+        products = run_stages(
+            profile, args.workspace, stages=forced, force=True, progress=not args.quiet
+        )
+    print(
+        f"data {args.data_command} ({profile.name}) done in {time.perf_counter() - start:.1f} s; "
+        f"ran: {', '.join(products.ran) or 'nothing (all up to date)'}"
+    )
     print(f"  plan: {products.plan_path}")
     for snr, path in products.feature_files.items():
         if args.data_command in ("features", "all"):
@@ -62,18 +70,31 @@ def _handler(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``data`` command and its sub-commands to the paperlib command line."""
     parser = subparsers.add_parser(
-        "data", help="make the paper's mixtures and features (pocket corpus or real DCASE data)",
+        "data",
+        help="make the paper's mixtures and features (pocket corpus or real DCASE data)",
         description="Data pipeline (paper Section IV-A/C). Each stage runs the ones before it "
         "when they are missing or out of date; finished work is never redone.",
-    )  # fmt: skip
+    )
     sub = parser.add_subparsers(dest="data_command", metavar="STAGE", required=True)
     for name, (_, text) in COMMANDS.items():
         p = sub.add_parser(name, help=text, description=text)
-        p.add_argument("--profile", default="pocket", help="profile name (pocket, smoke, paper) or .yaml path")
-        p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                       help="override a profile value, e.g. data.mixtures_per_fold=10 or "
-                       "data.fsd_dir=/data/FSDKaggle2018 (repeatable; values are YAML)")  # fmt: skip
-        p.add_argument("--workspace", default=None, help="workspace folder (default: workspace/<profile>)")
-        p.add_argument("--force", action="store_true", help=f"run the {name!r} stage even if the manifest says it is up to date (render still keeps complete WAVs)")
+        p.add_argument(
+            "--profile", default="pocket", help="profile name (pocket, smoke, paper) or .yaml path"
+        )
+        p.add_argument(
+            "--set",
+            action="append",
+            metavar="KEY=VALUE",
+            help="override a profile value, e.g. data.mixtures_per_fold=10 or "
+            "data.fsd_dir=/data/FSDKaggle2018 (repeatable; values are YAML)",
+        )
+        p.add_argument(
+            "--workspace", default=None, help="workspace folder (default: workspace/<profile>)"
+        )
+        p.add_argument(
+            "--force",
+            action="store_true",
+            help=f"run the {name!r} stage even if the manifest says it is up to date (render still keeps complete WAVs)",
+        )
         p.add_argument("--quiet", action="store_true", help="no progress bars")
         p.set_defaults(handler=_handler)

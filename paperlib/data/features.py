@@ -37,6 +37,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pandas as pd
+import scipy.fft
+import scipy.sparse
 from scipy.signal import get_window
 
 from paperlib import __version__
@@ -70,7 +72,9 @@ def hz_to_mel(hz: np.ndarray) -> np.ndarray:
 def mel_to_hz(mel: np.ndarray) -> np.ndarray:
     """Inverse of :func:`hz_to_mel`."""
     mel = np.asarray(mel, dtype=np.float64)
-    return np.where(mel >= 15.0, 1000.0 * np.exp(np.log(6.4) / 27.0 * (mel - 15.0)), mel * 200.0 / 3)
+    return np.where(
+        mel >= 15.0, 1000.0 * np.exp(np.log(6.4) / 27.0 * (mel - 15.0)), mel * 200.0 / 3
+    )
 
 
 @lru_cache(maxsize=1)
@@ -102,12 +106,25 @@ def logmel(audio: np.ndarray) -> np.ndarray:
 
     A 10-s clip (320,000 samples) gives (311, 64).
     """
-    audio = np.asarray(audio, dtype=np.float64)
+    audio = np.asarray(audio, dtype=np.float32)  # float32 FFT: within 1e-6 of float64 in log units
     if audio.ndim != 1 or audio.size < N_FFT:
-        raise ValueError(f"audio of shape {audio.shape}: expected a mono signal of >= {N_FFT} samples")
+        raise ValueError(
+            f"audio of shape {audio.shape}: expected a mono signal of >= {N_FFT} samples"
+        )
     frames = np.lib.stride_tricks.sliding_window_view(audio, N_FFT)[::HOP]
-    magnitude = np.abs(np.fft.rfft(frames * window(), axis=1))
-    return np.log(magnitude @ mel_basis().T + LOG_OFFSET).astype(np.float32)
+    magnitude = np.abs(scipy.fft.rfft(frames * _window32(), axis=1))
+    mel = np.asarray((_mel_basis32() @ magnitude.T).T)  # sparse filterbank: no BLAS threads
+    return np.log(mel + np.float32(LOG_OFFSET))
+
+
+@lru_cache(maxsize=1)
+def _window32() -> np.ndarray:
+    return window().astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def _mel_basis32() -> scipy.sparse.csr_matrix:
+    return scipy.sparse.csr_matrix(mel_basis().astype(np.float32))
 
 
 def logmel_to_audio(features: np.ndarray, *, n_iter: int = 32) -> np.ndarray:
@@ -120,9 +137,18 @@ def logmel_to_audio(features: np.ndarray, *, n_iter: int = 32) -> np.ndarray:
 
     mel = np.maximum(np.exp(np.asarray(features, dtype=np.float64)) - LOG_OFFSET, 0.0).T
     audio = librosa.feature.inverse.mel_to_audio(
-        mel, sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP, win_length=N_FFT, window="hamming",
-        center=False, power=1.0, n_iter=n_iter, fmin=FMIN, fmax=FMAX,
-    )  # fmt: skip
+        mel,
+        sr=SAMPLE_RATE,
+        n_fft=N_FFT,
+        hop_length=HOP,
+        win_length=N_FFT,
+        window="hamming",
+        center=False,
+        power=1.0,
+        n_iter=n_iter,
+        fmin=FMIN,
+        fmax=FMAX,
+    )
     return audio.astype(np.float32)
 
 
@@ -145,8 +171,9 @@ def strong_targets(events: pd.DataFrame, n_frames: int = N_FRAMES) -> np.ndarray
     """
     centres = frame_centres_s(n_frames)
     target = np.zeros((n_frames, NUM_CLASSES), dtype=np.uint8)
-    for label, onset, offset in zip(events["label"], events["onset_s"], events["offset_s"],
-                                    strict=True):  # fmt: skip
+    for label, onset, offset in zip(
+        events["label"], events["onset_s"], events["offset_s"], strict=True
+    ):
         target[(centres >= onset) & (centres < offset), CLASS_INDEX[label]] = 1
     return target
 
@@ -155,8 +182,10 @@ def clip_logmel(path: str) -> np.ndarray:
     """Log-mel of one rendered 10-s mixture WAV: (311, 64) float32 (checks rate and length)."""
     audio, rate = read_wav(Path(path))
     if rate != SAMPLE_RATE or audio.shape != (CLIP_SAMPLES, 1):
-        raise AudioFormatError(f"{path}: {audio.shape[1]} channel(s), {audio.shape[0]} samples at "
-                               f"{rate} Hz; expected 1 channel, {CLIP_SAMPLES} samples at {SAMPLE_RATE} Hz")  # fmt: skip
+        raise AudioFormatError(
+            f"{path}: {audio.shape[1]} channel(s), {audio.shape[0]} samples at "
+            f"{rate} Hz; expected 1 channel, {CLIP_SAMPLES} samples at {SAMPLE_RATE} Hz"
+        )
     return logmel(audio[:, 0])
 
 
@@ -170,8 +199,15 @@ def is_complete_feature_file(path: Path, *, plan_sha: str | None = None) -> bool
         return False
 
 
-def write_features(plan_path: Path, mixtures_dir: Path, out_path: Path, *, snr_db: int,
-                   workers: int = 0, progress: bool = True) -> Path:  # fmt: skip
+def write_features(
+    plan_path: Path,
+    mixtures_dir: Path,
+    out_path: Path,
+    *,
+    snr_db: int,
+    workers: int = 0,
+    progress: bool = True,
+) -> Path:
     """Compute log-mels of every mixture of the plan and write the HDF5 file (layout above).
 
     Streamed: ``CHUNK_CLIPS`` clips at a time go into pre-sized chunked datasets while per-fold
@@ -188,8 +224,10 @@ def write_features(plan_path: Path, mixtures_dir: Path, out_path: Path, *, snr_d
     paths = [str(track_path(Path(mixtures_dir), name)) for name in clips["mixture"]]
     missing = [p for p in paths if not os.path.isfile(p)]
     if missing:
-        raise MissingSourceError(f"{len(missing)} mixture WAV(s) missing, e.g. {missing[0]}; "
-                                 "expected every mixture of the plan (run the render step)")  # fmt: skip
+        raise MissingSourceError(
+            f"{len(missing)} mixture WAV(s) missing, e.g. {missing[0]}; "
+            "expected every mixture of the plan (run the render step)"
+        )
     out_path = Path(out_path)
     ensure_writable_dir(out_path.parent)
     n = len(clips)
@@ -199,18 +237,28 @@ def write_features(plan_path: Path, mixtures_dir: Path, out_path: Path, *, snr_d
     squares = np.zeros((NUM_FOLDS + 1, N_MELS))
     frames = np.zeros(NUM_FOLDS + 1)
     tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
-    mel_basis(), window()  # computed once here, inherited by forked workers
-    results = imap(clip_logmel, paths, workers=workers, desc=f"features {snr_db} dB",
-                   progress=progress)  # fmt: skip
+    _mel_basis32(), _window32()  # computed once here, inherited by forked workers
+    results = imap(
+        clip_logmel, paths, workers=workers, desc=f"features {snr_db} dB", progress=progress
+    )
     try:
         with h5py.File(tmp, "w") as f:
             chunk = min(CHUNK_CLIPS, n)
-            feats = f.create_dataset("features", (n, N_FRAMES, N_MELS), np.float32, chunks=(chunk, N_FRAMES, N_MELS))
-            f.create_dataset("clip_names", data=clips["mixture"].tolist(), dtype=h5py.string_dtype("utf-8"))
+            feats = f.create_dataset(
+                "features", (n, N_FRAMES, N_MELS), np.float32, chunks=(chunk, N_FRAMES, N_MELS)
+            )
+            f.create_dataset(
+                "clip_names", data=clips["mixture"].tolist(), dtype=h5py.string_dtype("utf-8")
+            )
             f.create_dataset("folds", data=folds)
             weak = f.create_dataset("weak_targets", (n, NUM_CLASSES), np.uint8)
-            strong = f.create_dataset("strong_targets", (n, N_FRAMES, NUM_CLASSES), np.uint8,
-                                      chunks=(chunk, N_FRAMES, NUM_CLASSES), compression="lzf")  # fmt: skip
+            strong = f.create_dataset(
+                "strong_targets",
+                (n, N_FRAMES, NUM_CLASSES),
+                np.uint8,
+                chunks=(chunk, N_FRAMES, NUM_CLASSES),
+                compression="lzf",
+            )
             buffer: list[np.ndarray] = []
             for i, feature in enumerate(results):
                 fold = int(folds[i])
@@ -223,7 +271,9 @@ def write_features(plan_path: Path, mixtures_dir: Path, out_path: Path, *, snr_d
                     start = i + 1 - len(buffer)
                     names = clips["mixture"].iloc[start : i + 1]
                     feats[start : i + 1] = np.stack(buffer)
-                    weak[start : i + 1] = np.stack([weak_targets(groups[m]["label"].tolist()) for m in names])
+                    weak[start : i + 1] = np.stack(
+                        [weak_targets(groups[m]["label"].tolist()) for m in names]
+                    )
                     strong[start : i + 1] = np.stack([strong_targets(groups[m]) for m in names])
                     buffer = []
             for k in sorted(set(folds.tolist())):
@@ -235,11 +285,20 @@ def write_features(plan_path: Path, mixtures_dir: Path, out_path: Path, *, snr_d
                 var = np.maximum(squares[others].sum(axis=0) / count - mean**2, 0.0)
                 f.create_dataset(f"stats/fold{k}/mean", data=mean.astype(np.float32))
                 f.create_dataset(f"stats/fold{k}/std", data=np.sqrt(var).astype(np.float32))
-            f.attrs.update({
-                "snr_db": int(snr_db), "classes": list(CLASSES), "sample_rate": SAMPLE_RATE,
-                "n_fft": N_FFT, "hop_length": HOP, "n_mels": N_MELS, "fmin": FMIN, "fmax": FMAX,
-                "plan_sha256": plan_sha256(plan_path), "paperlib_version": __version__,
-            })  # fmt: skip
+            f.attrs.update(
+                {
+                    "snr_db": int(snr_db),
+                    "classes": list(CLASSES),
+                    "sample_rate": SAMPLE_RATE,
+                    "n_fft": N_FFT,
+                    "hop_length": HOP,
+                    "n_mels": N_MELS,
+                    "fmin": FMIN,
+                    "fmax": FMAX,
+                    "plan_sha256": plan_sha256(plan_path),
+                    "paperlib_version": __version__,
+                }
+            )
             f.attrs["complete"] = True
         os.replace(tmp, out_path)
     finally:

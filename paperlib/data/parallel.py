@@ -36,8 +36,16 @@ def _context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
 
 
-def imap(fn: Callable[[T], R], tasks: Sequence[T], *, workers: int = 0, ordered: bool = True,
-         desc: str = "", unit: str = "clip", progress: bool = True) -> Iterator[R]:  # fmt: skip
+def imap(
+    fn: Callable[[T], R],
+    tasks: Sequence[T],
+    *,
+    workers: int = 0,
+    ordered: bool = True,
+    desc: str = "",
+    unit: str = "clip",
+    progress: bool = True,
+) -> Iterator[R]:
     """Apply ``fn`` to every task on ``workers`` processes (0: all cores), yielding results.
 
     ``ordered`` yields in task order (else as they finish). A worker's exception is re-raised

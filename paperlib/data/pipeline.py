@@ -109,8 +109,14 @@ class _Stages:
 
     def pocket_key(self) -> str:
         d = self.profile.data
-        return config_hash({"events_per_class": d.pocket_events_per_class, "seed": d.seed,
-                            "backgrounds": d.pocket_backgrounds, "version": POCKET_VERSION})  # fmt: skip
+        return config_hash(
+            {
+                "events_per_class": d.pocket_events_per_class,
+                "seed": d.seed,
+                "backgrounds": d.pocket_backgrounds,
+                "version": POCKET_VERSION,
+            }
+        )
 
     def pocket(self, force: bool = False) -> None:
         if self.profile.data.source != "pocket":
@@ -119,45 +125,78 @@ class _Stages:
         ok = (self.fsd / "train_post_competition.csv").is_file() and (self.tau / TAU_META).is_file()
         if force or not self._fresh("pocket", key, ok):
             d = self.profile.data
-            write_pocket_corpus(self.fsd, self.tau, events_per_class=d.pocket_events_per_class,
-                                backgrounds=d.pocket_backgrounds, seed=d.seed,
-                                workers=d.workers, progress=self.progress)  # fmt: skip
+            write_pocket_corpus(
+                self.fsd,
+                self.tau,
+                events_per_class=d.pocket_events_per_class,
+                backgrounds=d.pocket_backgrounds,
+                seed=d.seed,
+                workers=d.workers,
+                progress=self.progress,
+            )
             self._done("pocket", key)
 
     def plan_key(self) -> str:
         d = self.profile.data
-        return config_hash({
-            "fsd_csv": _file_sha(find_fsd_csv(self.fsd)), "tau_meta": _file_sha(self.tau / TAU_META),
-            "pocket": self.pocket_key() if d.source == "pocket" else None,
-            "mixtures_per_fold": d.mixtures_per_fold, "seed": d.seed, "version": PLAN_VERSION,
-        })  # fmt: skip
+        return config_hash(
+            {
+                "fsd_csv": _file_sha(find_fsd_csv(self.fsd)),
+                "tau_meta": _file_sha(self.tau / TAU_META),
+                "pocket": self.pocket_key() if d.source == "pocket" else None,
+                "mixtures_per_fold": d.mixtures_per_fold,
+                "seed": d.seed,
+                "version": PLAN_VERSION,
+            }
+        )
 
     def plan(self, force: bool = False) -> None:
         key = self.plan_key()
         if force or not self._fresh("plan", key, self.plan_path.is_file()):
             ensure_writable_dir(self.plan_path.parent)
-            plan = make_plan(read_fsd(self.fsd), read_tau(self.tau),
-                             mixtures_per_fold=self.profile.data.mixtures_per_fold,
-                             seed=self.profile.data.seed)  # fmt: skip
+            plan = make_plan(
+                read_fsd(self.fsd),
+                read_tau(self.tau),
+                mixtures_per_fold=self.profile.data.mixtures_per_fold,
+                seed=self.profile.data.seed,
+            )
             write_plan(plan, self.plan_path)
             self._done("plan", key)
 
     def render_key(self, snr: int) -> str:
-        return config_hash({"plan": plan_sha256(self.plan_path), "snr": snr,
-                            "fsd": str(self.fsd.resolve()), "tau": str(self.tau.resolve()),
-                            "version": render.RENDER_VERSION})  # fmt: skip
+        # content, not location: the plan names its sources relative to their folders, and
+        # the plan key covers the metadata (and the pocket recipe); moving a workspace is free
+        return config_hash(
+            {
+                "plan": plan_sha256(self.plan_path),
+                "sources": self.plan_key(),
+                "snr": snr,
+                "version": render.RENDER_VERSION,
+            }
+        )
 
     def render(self, force: bool = False) -> None:
         todo: dict[int, Path] = {}
         n_files = 3 * self.profile.data.mixtures_per_fold * 4
         for snr in self.profile.data.snrs:
             folder = paths.mixtures_dir(self.ws, snr)
-            count = sum(1 for e in os.scandir(folder) if e.name.endswith(".wav")) if folder.is_dir() else 0
-            if force or not self._fresh(f"render/{paths.snr_tag(snr)}", self.render_key(snr), count == n_files):
+            count = (
+                sum(1 for e in os.scandir(folder) if e.name.endswith(".wav"))
+                if folder.is_dir()
+                else 0
+            )
+            if force or not self._fresh(
+                f"render/{paths.snr_tag(snr)}", self.render_key(snr), count == n_files
+            ):
                 todo[snr] = folder
         if todo:
-            render.render_plan(self.plan_path, fsd_dir=self.fsd, tau_dir=self.tau, out_dirs=todo,
-                               workers=self.profile.data.workers, progress=self.progress)  # fmt: skip
+            render.render_plan(
+                self.plan_path,
+                fsd_dir=self.fsd,
+                tau_dir=self.tau,
+                out_dirs=todo,
+                workers=self.profile.data.workers,
+                progress=self.progress,
+            )
             for snr in todo:
                 self._done(f"render/{paths.snr_tag(snr)}", self.render_key(snr))
 
@@ -167,21 +206,37 @@ class _Stages:
             key = config_hash({"render": self.render_key(snr), "version": FEATURE_VERSION})
             out = paths.feature_file(self.ws, snr)
             if force or not self._fresh(stage, key, out.is_file()):
-                feat.write_features(self.plan_path, paths.mixtures_dir(self.ws, snr), out, snr_db=snr,
-                                    workers=self.profile.data.workers, progress=self.progress)  # fmt: skip
+                feat.write_features(
+                    self.plan_path,
+                    paths.mixtures_dir(self.ws, snr),
+                    out,
+                    snr_db=snr,
+                    workers=self.profile.data.workers,
+                    progress=self.progress,
+                )
                 self._done(stage, key)
 
     def products(self) -> DataProducts:
         snrs = self.profile.data.snrs
         return DataProducts(
-            workspace=self.ws, fsd_dir=self.fsd, tau_dir=self.tau, plan_path=self.plan_path,
+            workspace=self.ws,
+            fsd_dir=self.fsd,
+            tau_dir=self.tau,
+            plan_path=self.plan_path,
             mixture_dirs={s: paths.mixtures_dir(self.ws, s) for s in snrs},
-            feature_files={s: paths.feature_file(self.ws, s) for s in snrs}, ran=tuple(self.ran),
-        )  # fmt: skip
+            feature_files={s: paths.feature_file(self.ws, s) for s in snrs},
+            ran=tuple(self.ran),
+        )
 
 
-def run_stages(profile: Profile, workspace: Path | None = None, *, stages: tuple[str, ...] = STAGES,
-               force: bool = False, progress: bool = True) -> DataProducts:  # fmt: skip
+def run_stages(
+    profile: Profile,
+    workspace: Path | None = None,
+    *,
+    stages: tuple[str, ...] = STAGES,
+    force: bool = False,
+    progress: bool = True,
+) -> DataProducts:
     """Run the named stages in pipeline order (each skipped when up to date, unless ``force``).
 
     A stage needs the outputs of the ones before it (e.g. ``render`` needs the plan).
@@ -198,7 +253,9 @@ def run_stages(profile: Profile, workspace: Path | None = None, *, stages: tuple
     return runner.products()
 
 
-def prepare_data(profile: Profile, workspace: Path | None = None, *, progress: bool = True) -> DataProducts:
+def prepare_data(
+    profile: Profile, workspace: Path | None = None, *, progress: bool = True
+) -> DataProducts:
     """Make every data product of ``profile`` (cached): pocket sources (if ``source`` is
     ``pocket``), the plan, mixtures at every SNR of ``profile.data.snrs`` and their features.
 

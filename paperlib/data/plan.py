@@ -47,8 +47,17 @@ NUM_FOLDS = 4
 EVENTS_PER_MIXTURE = 3
 ONSETS_S: tuple[float, ...] = (0.5, 3.0, 5.5)
 MAX_EVENT_S = 2.0
-PLAN_COLUMNS: tuple[str, ...] = ("mixture", "fold", "background", "scene", "event_index",
-                                 "label", "source", "onset_s", "offset_s")  # fmt: skip
+PLAN_COLUMNS: tuple[str, ...] = (
+    "mixture",
+    "fold",
+    "background",
+    "scene",
+    "event_index",
+    "label",
+    "source",
+    "onset_s",
+    "offset_s",
+)
 
 
 def assign_folds(num_rows: int, *, seed: int) -> np.ndarray:
@@ -59,8 +68,9 @@ def assign_folds(num_rows: int, *, seed: int) -> np.ndarray:
     return folds
 
 
-def make_plan(events: pd.DataFrame, backgrounds: pd.DataFrame, *, mixtures_per_fold: int,
-              seed: int) -> pd.DataFrame:  # fmt: skip
+def make_plan(
+    events: pd.DataFrame, backgrounds: pd.DataFrame, *, mixtures_per_fold: int, seed: int
+) -> pd.DataFrame:
     """Build the plan from reader outputs (:func:`~paperlib.data.sources.read_fsd` /
     :func:`~paperlib.data.sources.read_tau`).
 
@@ -109,9 +119,19 @@ def make_plan(events: pd.DataFrame, backgrounds: pd.DataFrame, *, mixtures_per_f
             bg = backgrounds.iloc[bg_order[(fold - 1) * mixtures_per_fold + i]]
             for j, onset in enumerate(ONSETS_S):
                 ev = events.iloc[picks[EVENTS_PER_MIXTURE * i + j]]
-                rows.append((f"fold{fold}_{i:04d}", fold, bg["filename"], bg["scene_label"], j,
-                             ev["label"], ev["source"], onset,
-                             round(onset + min(float(ev["duration_s"]), MAX_EVENT_S), 6)))  # fmt: skip
+                rows.append(
+                    (
+                        f"fold{fold}_{i:04d}",
+                        fold,
+                        bg["filename"],
+                        bg["scene_label"],
+                        j,
+                        ev["label"],
+                        ev["source"],
+                        onset,
+                        round(onset + min(float(ev["duration_s"]), MAX_EVENT_S), 6),
+                    )
+                )
     return pd.DataFrame(rows, columns=list(PLAN_COLUMNS))
 
 
@@ -138,9 +158,12 @@ def read_plan(path: Path) -> pd.DataFrame:
     """
     path = Path(path)
     if not path.is_file():
-        raise MissingSourceError(f"{path}: plan file not found (run `python -m paperlib data plan`)")
-    plan = pd.read_csv(path, dtype={"mixture": str, "background": str, "scene": str, "label": str,
-                                    "source": str})  # fmt: skip
+        raise MissingSourceError(
+            f"{path}: plan file not found (run `python -m paperlib data plan`)"
+        )
+    plan = pd.read_csv(
+        path, dtype={"mixture": str, "background": str, "scene": str, "label": str, "source": str}
+    )
     if tuple(plan.columns) != PLAN_COLUMNS:
         raise MetadataError(f"{path}: columns {list(plan.columns)}, expected {list(PLAN_COLUMNS)}")
     bad_labels = sorted(set(plan["label"]) - set(CLASS_INDEX))
@@ -150,8 +173,10 @@ def read_plan(path: Path) -> pd.DataFrame:
         raise MetadataError(f"{path}: fold values {sorted(set(plan['fold']))}, expected 1-4")
     sizes = plan.groupby("mixture", sort=False).size()
     if (sizes != EVENTS_PER_MIXTURE).any():
-        raise MetadataError(f"{path}: mixture(s) {sizes[sizes != 3].index[:5].tolist()} do not "
-                            f"have exactly {EVENTS_PER_MIXTURE} events")  # fmt: skip
+        raise MetadataError(
+            f"{path}: mixture(s) {sizes[sizes != 3].index[:5].tolist()} do not "
+            f"have exactly {EVENTS_PER_MIXTURE} events"
+        )
     return plan
 
 
@@ -162,4 +187,17 @@ def plan_sha256(path: Path) -> str:
 
 def mixtures(plan: pd.DataFrame) -> pd.DataFrame:
     """One row per mixture in plan order: ``mixture``, ``fold``, ``background``, ``scene``."""
-    return plan.drop_duplicates("mixture")[["mixture", "fold", "background", "scene"]].reset_index(drop=True)
+    return plan.drop_duplicates("mixture")[["mixture", "fold", "background", "scene"]].reset_index(
+        drop=True
+    )
+
+
+def class_counts(plan: pd.DataFrame) -> pd.DataFrame:
+    """Events per class and fold in the plan: (41 classes x folds 1-4, plus ``total``) ints."""
+    from paperlib.data.classes import CLASSES
+
+    table = pd.crosstab(plan["label"], plan["fold"]).reindex(index=list(CLASSES), fill_value=0)
+    table.columns = [f"fold {k}" for k in table.columns]
+    table["total"] = table.sum(axis=1)
+    table.index.name = "class"
+    return table

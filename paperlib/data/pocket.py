@@ -43,8 +43,18 @@ from paperlib.data.sources import (
 
 UNVERIFIED_FRACTION = 0.25
 """Share of each class's pocket clips marked ``manually_verified = 0``."""
-CITIES: tuple[str, ...] = ("barcelona", "helsinki", "lisbon", "london", "lyon", "milan", "paris",
-                           "prague", "stockholm", "vienna")  # fmt: skip
+CITIES: tuple[str, ...] = (
+    "barcelona",
+    "helsinki",
+    "lisbon",
+    "london",
+    "lyon",
+    "milan",
+    "paris",
+    "prague",
+    "stockholm",
+    "vienna",
+)
 LICENSES: tuple[str, ...] = ("Creative Commons 0", "Attribution", "Attribution-NonCommercial")
 
 
@@ -151,15 +161,22 @@ def stand_in_table() -> pd.DataFrame:
         kind = ("bell-like tone" if spec.ratios else "harmonic tone") if spec.f0[1] else "noise"
         if spec.f0[1] and spec.noise_gain >= 0.3:
             kind += " + noise"
-        rows.append({"class": spec.label, "kind": f"{kind}, {spec.envelope}",
-                     "duration_s": f"{spec.duration[0]:g}-{spec.duration[1]:g}",
-                     "description": spec.description})  # fmt: skip
+        rows.append(
+            {
+                "class": spec.label,
+                "kind": f"{kind}, {spec.envelope}",
+                "duration_s": f"{spec.duration[0]:g}-{spec.duration[1]:g}",
+                "description": spec.description,
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def scene_table() -> pd.DataFrame:
     """Description of the 10 synthetic background scenes: columns ``scene``, ``description``."""
-    return pd.DataFrame({"scene": list(SCENE_DESCRIPTIONS), "description": list(SCENE_DESCRIPTIONS.values())})  # fmt: skip
+    return pd.DataFrame(
+        {"scene": list(SCENE_DESCRIPTIONS), "description": list(SCENE_DESCRIPTIONS.values())}
+    )
 
 
 # ----------------------------------------------------------------------------- events
@@ -177,7 +194,9 @@ def synth_event(spec: StandIn, rng: np.random.Generator, rate: int = FSD_RATE) -
         f0 = _loguniform(rng, *spec.f0)
         shape = np.sin(np.pi * t / t[-1]) if spec.arch else t / t[-1]
         glide = spec.glide * rng.uniform(0.5, 1.5)
-        vibrato = spec.vibrato * rng.uniform(0.5, 1.5) * np.sin(2 * np.pi * rng.uniform(4.5, 6.5) * t)
+        vibrato = (
+            spec.vibrato * rng.uniform(0.5, 1.5) * np.sin(2 * np.pi * rng.uniform(4.5, 6.5) * t)
+        )
         f0_track = f0 * 2.0 ** ((glide * shape + vibrato) / 12)
         if spec.ratios:
             ratios = np.asarray(spec.ratios) * rng.uniform(0.99, 1.01, len(spec.ratios))
@@ -197,12 +216,16 @@ def synth_event(spec: StandIn, rng: np.random.Generator, rate: int = FSD_RATE) -
     elif spec.envelope == "decay":
         envelope = synth.decay_envelope(n, rate, rng.uniform(*spec.decay_s))
     else:
-        envelope = synth.pulse_envelope(rng, n, rate, rng.uniform(*spec.pulse_rate),
-                                        rng.uniform(*spec.decay_s))  # fmt: skip
+        envelope = synth.pulse_envelope(
+            rng, n, rate, rng.uniform(*spec.pulse_rate), rng.uniform(*spec.decay_s)
+        )
     if spec.mod_depth:
         hz = rng.uniform(*spec.mod_hz)
-        wave = (synth.smooth_random(rng, n, rate, hz) if spec.mod_random
-                else 0.5 + 0.5 * np.sin(2 * np.pi * hz * t))  # fmt: skip
+        wave = (
+            synth.smooth_random(rng, n, rate, hz)
+            if spec.mod_random
+            else 0.5 + 0.5 * np.sin(2 * np.pi * hz * t)
+        )
         envelope = envelope * (1 - spec.mod_depth * wave)
     clip = signal * envelope
     clip += 10 ** rng.uniform(-3.5, -2.5) * rng.standard_normal(n) * np.abs(clip).max()
@@ -224,7 +247,9 @@ def _babble(rng: np.random.Generator, n: int, rate: int, voices: int) -> np.ndar
     return out / max(voices, 1)
 
 
-def _passing(rng: np.random.Generator, n: int, rate: int, count: int, width: float = 2.0) -> np.ndarray:
+def _passing(
+    rng: np.random.Generator, n: int, rate: int, count: int, width: float = 2.0
+) -> np.ndarray:
     t = np.arange(n) / rate
     noise = synth.band_noise(rng, n, rate, 40, 2500, tilt=1.5)
     out = np.zeros(n)
@@ -246,9 +271,9 @@ def _announcement(rng: np.random.Generator, n: int, rate: int) -> np.ndarray:
         m = min(int(1.2 * rate), n - s)
         if m <= 0:
             break
-        out[s : s + m] += (synth.additive_tone(rng, np.full(m, freq), rate, np.array([1.0, 2, 3]),
-                                               np.array([1.0, 0.3, 0.1]))
-                           * synth.decay_envelope(m, rate, 0.4))  # fmt: skip
+        out[s : s + m] += synth.additive_tone(
+            rng, np.full(m, freq), rate, np.array([1.0, 2, 3]), np.array([1.0, 0.3, 0.1])
+        ) * synth.decay_envelope(m, rate, 0.4)
     voice_start = int(min(start + 0.5 * len(notes) + 0.3, 9.0) * rate)
     voice = _babble(rng, n - voice_start, rate, 1) if voice_start < n - rate // 10 else 0
     if voice_start < n - rate // 10:
@@ -280,8 +305,9 @@ def _music(rng: np.random.Generator, n: int, rate: int) -> np.ndarray:
         m = min(chord_len, n - s)
         root = 220 * 2 ** (rng.integers(0, 12) / 12)
         for ratio in (1.0, 1.26, 1.5):
-            out[s : s + m] += synth.additive_tone(rng, np.full(m, root * ratio), rate,
-                                                  np.arange(1, 5.0), np.arange(1, 5.0) ** -1.5)  # fmt: skip
+            out[s : s + m] += synth.additive_tone(
+                rng, np.full(m, root * ratio), rate, np.arange(1, 5.0), np.arange(1, 5.0) ** -1.5
+            )
         out[s : s + m] *= synth.ramp_envelope(m, rate, 0.05, 0.2)
     return out / 3
 
@@ -321,8 +347,9 @@ SYNTH_RATE = 16_000
 full-band 'air' noise layer per channel at 48 kHz."""
 
 
-def synth_background(scene: str, rng: np.random.Generator, *, rate: int = TAU_RATE,
-                     seconds: float = 10.0) -> np.ndarray:  # fmt: skip
+def synth_background(
+    scene: str, rng: np.random.Generator, *, rate: int = TAU_RATE, seconds: float = 10.0
+) -> np.ndarray:
     """One 2-channel background segment of ``scene``: (seconds * rate, 2) float32, peak <= 0.9."""
     n_low = int(seconds * SYNTH_RATE)
     mono = np.zeros(n_low)
@@ -333,7 +360,9 @@ def synth_background(scene: str, rng: np.random.Generator, *, rate: int = TAU_RA
     n = int(seconds * rate)
     mono = soxr.resample(mono, SYNTH_RATE, rate)[:n]
     delay = int(rng.integers(1, 24))
-    air = 10 ** (rng.uniform(-22, -14) / 20) * synth.band_noise(rng, 2 * n, rate, 100, 20000, tilt=1)
+    air = 10 ** (rng.uniform(-22, -14) / 20) * synth.band_noise(
+        rng, 2 * n, rate, 100, 20000, tilt=1
+    )
     stereo = np.stack([mono + air[:n], np.roll(mono, delay) + air[n:]], axis=1)
     stereo *= 10 ** (rng.uniform(-28, -20) / 20) / np.sqrt(np.mean(stereo**2))
     peak = np.abs(stereo).max()
@@ -346,7 +375,9 @@ def synth_background(scene: str, rng: np.random.Generator, *, rate: int = TAU_RA
 def _event_task(task: tuple[str, int, int, str]) -> None:
     path, seed, class_index, _ = task
     rng = np.random.default_rng([seed, 1, class_index, int(Path(path).stem, 16)])
-    write_wav_atomic(Path(path), synth_event(STAND_INS[class_index], rng), FSD_RATE, subtype="PCM_16")
+    write_wav_atomic(
+        Path(path), synth_event(STAND_INS[class_index], rng), FSD_RATE, subtype="PCM_16"
+    )
 
 
 def _background_task(task: tuple[str, int, int, str]) -> None:
@@ -367,8 +398,16 @@ def _clear_wavs(folder: Path, keep: Iterable[str]) -> None:
             path.unlink()
 
 
-def write_pocket_corpus(fsd_dir: Path, tau_dir: Path, *, events_per_class: int, backgrounds: int,
-                        seed: int, workers: int = 0, progress: bool = True) -> None:  # fmt: skip
+def write_pocket_corpus(
+    fsd_dir: Path,
+    tau_dir: Path,
+    *,
+    events_per_class: int,
+    backgrounds: int,
+    seed: int,
+    workers: int = 0,
+    progress: bool = True,
+) -> None:
     """Synthesise the pocket corpus into ``fsd_dir`` and ``tau_dir`` (real layouts and formats).
 
     The metadata files are written last, so an interrupted run leaves no CSV that lists
@@ -379,8 +418,10 @@ def write_pocket_corpus(fsd_dir: Path, tau_dir: Path, *, events_per_class: int, 
         ValueError: ``events_per_class`` or ``backgrounds`` below 1.
     """
     if events_per_class < 1 or backgrounds < 1:
-        raise ValueError(f"events_per_class={events_per_class} and backgrounds={backgrounds}: "
-                         "expected at least 1 each")  # fmt: skip
+        raise ValueError(
+            f"events_per_class={events_per_class} and backgrounds={backgrounds}: "
+            "expected at least 1 each"
+        )
     fsd_dir, tau_dir = Path(fsd_dir), Path(tau_dir)
     event_dir = ensure_writable_dir(fsd_dir / FSD_AUDIO_DIR)
     bg_dir = ensure_writable_dir(tau_dir / "audio")
@@ -389,14 +430,22 @@ def write_pocket_corpus(fsd_dir: Path, tau_dir: Path, *, events_per_class: int, 
     names = rng.choice(2**32, size=len(CLASSES) * events_per_class, replace=False)
     rows, tasks = [], []
     for c, label in enumerate(CLASSES):
-        unverified = set(rng.choice(events_per_class, int(UNVERIFIED_FRACTION * events_per_class + 0.5),
-                                    replace=False).tolist())  # fmt: skip
+        unverified = set(
+            rng.choice(
+                events_per_class, int(UNVERIFIED_FRACTION * events_per_class + 0.5), replace=False
+            ).tolist()
+        )
         for i in range(events_per_class):
             fname = f"{names[c * events_per_class + i]:08x}.wav"
-            rows.append({"fname": fname, "label": label,
-                         "manually_verified": int(i not in unverified),
-                         "freesound_id": int(rng.integers(1000, 400000)),
-                         "license": LICENSES[int(rng.integers(len(LICENSES)))]})  # fmt: skip
+            rows.append(
+                {
+                    "fname": fname,
+                    "label": label,
+                    "manually_verified": int(i not in unverified),
+                    "freesound_id": int(rng.integers(1000, 400000)),
+                    "license": LICENSES[int(rng.integers(len(LICENSES)))],
+                }
+            )
             tasks.append((str(event_dir / fname), seed, c, label))
     events = pd.DataFrame(rows).sort_values("fname", kind="stable")
 
@@ -409,8 +458,14 @@ def write_pocket_corpus(fsd_dir: Path, tau_dir: Path, *, events_per_class: int, 
             location[0], location[1] = location[0] + 1, 0
         name = f"audio/{scene}-{city}-{location[0]}-{location[1]}-a.wav"
         location[1] += 1
-        bg_rows.append({"filename": name, "scene_label": scene,
-                        "identifier": f"{city}-{location[0]}", "source_label": "a"})  # fmt: skip
+        bg_rows.append(
+            {
+                "filename": name,
+                "scene_label": scene,
+                "identifier": f"{city}-{location[0]}",
+                "source_label": "a",
+            }
+        )
         bg_tasks.append((str(tau_dir / name), seed, i, scene))
 
     for path in (fsd_dir / FSD_CSV_NAMES[0], fsd_dir / FSD_CSV_NAMES[1], tau_dir / TAU_META):
@@ -420,7 +475,9 @@ def write_pocket_corpus(fsd_dir: Path, tau_dir: Path, *, events_per_class: int, 
     _run(tasks, _event_task, workers, progress, "pocket events")
     _run(bg_tasks, _background_task, workers, progress, "pocket backgrounds")
     _write_csv_atomic(events, fsd_dir / FSD_CSV_NAMES[0], sep=",")
-    _write_csv_atomic(pd.DataFrame(bg_rows, columns=list(TAU_COLUMNS)), tau_dir / TAU_META, sep="\t")
+    _write_csv_atomic(
+        pd.DataFrame(bg_rows, columns=list(TAU_COLUMNS)), tau_dir / TAU_META, sep="\t"
+    )
 
 
 def _write_csv_atomic(frame: pd.DataFrame, path: Path, *, sep: str) -> None:

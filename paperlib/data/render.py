@@ -65,8 +65,9 @@ def is_complete(path: Path) -> bool:
     return info.frames == CLIP_SAMPLES and info.samplerate == SAMPLE_RATE and info.channels == 1
 
 
-def mix_tracks(background: np.ndarray, events: Sequence[tuple[np.ndarray, int]],
-               snr_db: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+def mix_tracks(
+    background: np.ndarray, events: Sequence[tuple[np.ndarray, int]], snr_db: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The recipe's arithmetic for one SNR.
 
     Args:
@@ -111,15 +112,19 @@ def load_background(path: Path) -> np.ndarray:
     """
     info = wav_info(path)
     if info.frames < CLIP_SECONDS * info.samplerate:
-        raise AudioFormatError(f"{path}: background is {info.frames / info.samplerate:.3f} s long, "
-                               f"expected at least {CLIP_SECONDS:g} s")  # fmt: skip
+        raise AudioFormatError(
+            f"{path}: background is {info.frames / info.samplerate:.3f} s long, "
+            f"expected at least {CLIP_SECONDS:g} s"
+        )
     audio = load_mono(path, max_seconds=CLIP_SECONDS)
     if audio.size < CLIP_SAMPLES:  # resampler rounding: at most a sample or two
         audio = np.pad(audio, (0, CLIP_SAMPLES - audio.size))
     level = rms(audio)
     if level < SILENCE_RMS:
-        raise SilentAudioError(f"{path}: background is silent (RMS {level:.2e} over 10 s); "
-                               f"expected RMS >= {SILENCE_RMS:g}")  # fmt: skip
+        raise SilentAudioError(
+            f"{path}: background is silent (RMS {level:.2e} over 10 s); "
+            f"expected RMS >= {SILENCE_RMS:g}"
+        )
     return audio
 
 
@@ -129,15 +134,17 @@ def load_event(path: Path, seconds: float, *, mixture: str = "") -> np.ndarray:
     Raises:
         AudioFormatError: unreadable.  SilentAudioError: the cut part has RMS < 1e-5.
     """
-    n = int(round(seconds * SAMPLE_RATE))
+    n = round(seconds * SAMPLE_RATE)
     audio = load_mono(path, max_seconds=seconds)[:n]
     if audio.size < n:
         audio = np.pad(audio, (0, n - audio.size))
     level = rms(audio)
     if level < SILENCE_RMS:
         where = f" (used by mixture {mixture})" if mixture else ""
-        raise SilentAudioError(f"{path}: the first {seconds:.3f} s of this event are silent "
-                               f"(RMS {level:.2e}){where}; expected RMS >= {SILENCE_RMS:g}")  # fmt: skip
+        raise SilentAudioError(
+            f"{path}: the first {seconds:.3f} s of this event are silent "
+            f"(RMS {level:.2e}){where}; expected RMS >= {SILENCE_RMS:g}"
+        )
     return audio
 
 
@@ -146,8 +153,11 @@ def render_mixture(task: MixtureTask) -> int:
 
     Returns the number of SNRs rendered (0 when everything already existed).
     """
-    todo = [(snr, Path(folder)) for snr, folder in task.out_dirs
-            if not all(is_complete(track_path(Path(folder), task.name, t)) for t in TRACKS)]  # fmt: skip
+    todo = [
+        (snr, Path(folder))
+        for snr, folder in task.out_dirs
+        if not all(is_complete(track_path(Path(folder), task.name, t)) for t in TRACKS)
+    ]
     if not todo:
         return 0
     background = load_background(Path(task.background))
@@ -157,24 +167,30 @@ def render_mixture(task: MixtureTask) -> int:
         key = (source, round(offset - onset, 6))
         if key not in cache:
             cache[key] = load_event(Path(source), offset - onset, mixture=task.name)
-        events.append((cache[key], int(round(onset * SAMPLE_RATE))))
+        events.append((cache[key], round(onset * SAMPLE_RATE)))
     for snr, folder in todo:
         outputs = mix_tracks(background, events, snr)
         for track, audio in zip(TRACKS, outputs, strict=True):
-            write_wav_atomic(track_path(folder, task.name, track), audio, SAMPLE_RATE, subtype="FLOAT")
+            write_wav_atomic(
+                track_path(folder, task.name, track), audio, SAMPLE_RATE, subtype="FLOAT"
+            )
     return len(todo)
 
 
-def make_tasks(plan: pd.DataFrame, *, fsd_dir: Path, tau_dir: Path,
-               out_dirs: Mapping[int, Path]) -> list[MixtureTask]:  # fmt: skip
+def make_tasks(
+    plan: pd.DataFrame, *, fsd_dir: Path, tau_dir: Path, out_dirs: Mapping[int, Path]
+) -> list[MixtureTask]:
     """One :class:`MixtureTask` per mixture of ``plan`` (plan order)."""
     folders = tuple((int(snr), str(folder)) for snr, folder in out_dirs.items())
     tasks = []
     for name, rows in plan.groupby("mixture", sort=False):
-        events = tuple((str(Path(fsd_dir) / r.source), float(r.onset_s), float(r.offset_s))
-                       for r in rows.itertuples())  # fmt: skip
-        tasks.append(MixtureTask(str(name), str(Path(tau_dir) / rows["background"].iloc[0]),
-                                 events, folders))  # fmt: skip
+        events = tuple(
+            (str(Path(fsd_dir) / r.source), float(r.onset_s), float(r.offset_s))
+            for r in rows.itertuples()
+        )
+        tasks.append(
+            MixtureTask(str(name), str(Path(tau_dir) / rows["background"].iloc[0]), events, folders)
+        )
     return tasks
 
 
@@ -193,8 +209,15 @@ def _prepare_folder(folder: Path, stamp: dict) -> None:
         os.replace(tmp, stamp_path)
 
 
-def render_plan(plan_path: Path, *, fsd_dir: Path, tau_dir: Path, out_dirs: Mapping[int, Path],
-                workers: int = 0, progress: bool = True) -> dict[str, int]:  # fmt: skip
+def render_plan(
+    plan_path: Path,
+    *,
+    fsd_dir: Path,
+    tau_dir: Path,
+    out_dirs: Mapping[int, Path],
+    workers: int = 0,
+    progress: bool = True,
+) -> dict[str, int]:
     """Render every mixture of the plan at every SNR in ``out_dirs`` (snr_db -> folder).
 
     Parallel over mixtures (``workers`` processes, 0 = one per core) with a progress bar;
@@ -206,16 +229,22 @@ def render_plan(plan_path: Path, *, fsd_dir: Path, tau_dir: Path, out_dirs: Mapp
         AudioFormatError / SilentAudioError / MissingSourceError: bad source audio, naming it.
     """
     plan = read_plan(plan_path)
-    stamp = {"plan_sha256": plan_sha256(plan_path), "fsd_dir": str(Path(fsd_dir).resolve()),
-             "tau_dir": str(Path(tau_dir).resolve()), "render_version": RENDER_VERSION}  # fmt: skip
+    stamp = {"plan_sha256": plan_sha256(plan_path), "render_version": RENDER_VERSION}
     for folder in out_dirs.values():
         ensure_writable_dir(Path(folder))
     for folder in out_dirs.values():
         _prepare_folder(Path(folder), stamp)
     tasks = make_tasks(plan, fsd_dir=fsd_dir, tau_dir=tau_dir, out_dirs=out_dirs)
     rendered = skipped = 0
-    for count in imap(render_mixture, tasks, workers=workers, ordered=False,
-                      desc=f"render {sorted(out_dirs)} dB", unit="mix", progress=progress):  # fmt: skip
+    for count in imap(
+        render_mixture,
+        tasks,
+        workers=workers,
+        ordered=False,
+        desc=f"render {sorted(out_dirs)} dB",
+        unit="mix",
+        progress=progress,
+    ):
         rendered += count
         skipped += count == 0
     return {"mixtures": len(tasks), "rendered": rendered, "skipped": skipped}

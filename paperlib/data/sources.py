@@ -47,8 +47,9 @@ def _raise_problems(problems: list[str], what: str, error: type[Exception] = Dat
     raise error(f"{what}: {len(problems)} problem(s):\n  {shown}{more}")
 
 
-def _check_columns(frame: pd.DataFrame, path: Path, required: Iterable[str],
-                   optional: Iterable[str] = ()) -> None:  # fmt: skip
+def _check_columns(
+    frame: pd.DataFrame, path: Path, required: Iterable[str], optional: Iterable[str] = ()
+) -> None:
     required, optional = list(required), list(optional)
     missing = [c for c in required if c not in frame.columns]
     unexpected = [c for c in frame.columns if c not in required + optional]
@@ -82,7 +83,9 @@ def find_fsd_csv(fsd_dir: Path) -> Path:
     for name in FSD_CSV_NAMES:
         if (fsd_dir / name).is_file():
             return fsd_dir / name
-    raise MissingSourceError(f"{fsd_dir}: none of {list(FSD_CSV_NAMES)} found (FSDKaggle2018 metadata)")
+    raise MissingSourceError(
+        f"{fsd_dir}: none of {list(FSD_CSV_NAMES)} found (FSDKaggle2018 metadata)"
+    )
 
 
 def read_fsd(fsd_dir: Path, *, check_audio: bool = True) -> pd.DataFrame:
@@ -114,24 +117,31 @@ def read_fsd(fsd_dir: Path, *, check_audio: bool = True) -> pd.DataFrame:
         if label not in CLASS_INDEX:
             problems.append(f"line {row} ({fname}): label {label!r} is not one of the 41 classes")
         if verified not in ("0", "1"):
-            problems.append(f"line {row} ({fname}): manually_verified {verified!r}, expected 0 or 1")
+            problems.append(
+                f"line {row} ({fname}): manually_verified {verified!r}, expected 0 or 1"
+            )
     duplicated = frame["fname"][frame["fname"].duplicated()].tolist()
     if duplicated:
         problems.append(f"duplicate fname(s) {duplicated[:5]}")
     _raise_problems(problems, str(csv_path), MetadataError)
 
-    out = pd.DataFrame({
-        "fname": frame["fname"],
-        "label": frame["label"],
-        "manually_verified": frame["manually_verified"].astype(int),
-        "source": [f"{FSD_AUDIO_DIR}/{name}" for name in frame["fname"]],
-    })  # fmt: skip
+    out = pd.DataFrame(
+        {
+            "fname": frame["fname"],
+            "label": frame["label"],
+            "manually_verified": frame["manually_verified"].astype(int),
+            "source": [f"{FSD_AUDIO_DIR}/{name}" for name in frame["fname"]],
+        }
+    )
     out["path"] = [fsd_dir / source for source in out["source"]]
     out["duration_s"] = float("nan")
     missing = [str(p) for p in out["path"] if not p.is_file()]
     if missing:
-        _raise_problems([f"{p}: listed in {csv_path.name} but not found" for p in missing],
-                        f"{fsd_dir}", MissingSourceError)  # fmt: skip
+        _raise_problems(
+            [f"{p}: listed in {csv_path.name} but not found" for p in missing],
+            f"{fsd_dir}",
+            MissingSourceError,
+        )
     if check_audio:
         durations: list[float] = []
         problems = []
@@ -172,8 +182,9 @@ def read_tau(tau_dir: Path, *, check_audio: bool = True) -> pd.DataFrame:
     _check_columns(frame, meta, TAU_COLUMNS)
     problems = [
         f"line {row} ({name}): scene_label {scene!r} is not one of {list(SCENES)}"
-        for row, (name, scene) in enumerate(zip(frame["filename"], frame["scene_label"],
-                                                strict=True), start=2)  # fmt: skip
+        for row, (name, scene) in enumerate(
+            zip(frame["filename"], frame["scene_label"], strict=True), start=2
+        )
         if scene not in SCENES
     ]
     duplicated = frame["filename"][frame["filename"].duplicated()].tolist()
@@ -184,8 +195,11 @@ def read_tau(tau_dir: Path, *, check_audio: bool = True) -> pd.DataFrame:
     out["path"] = [tau_dir / name for name in out["filename"]]
     missing = [str(p) for p in out["path"] if not p.is_file()]
     if missing:
-        _raise_problems([f"{p}: listed in {TAU_META} but not found" for p in missing],
-                        f"{tau_dir}", MissingSourceError)  # fmt: skip
+        _raise_problems(
+            [f"{p}: listed in {TAU_META} but not found" for p in missing],
+            f"{tau_dir}",
+            MissingSourceError,
+        )
     if check_audio:
 
         def check(path: Path) -> None:
@@ -196,7 +210,9 @@ def read_tau(tau_dir: Path, *, check_audio: bool = True) -> pd.DataFrame:
                     f"expected at least {CLIP_SECONDS:g} s"
                 )
 
-        _raise_problems(_check_audio(out["path"], check),
-                        f"{tau_dir} (expected {TAU_RATE} Hz 2-channel WAVs of >= 10 s)",
-                        AudioFormatError)  # fmt: skip
+        _raise_problems(
+            _check_audio(out["path"], check),
+            f"{tau_dir} (expected {TAU_RATE} Hz 2-channel WAVs of >= 10 s)",
+            AudioFormatError,
+        )
     return out

@@ -11,8 +11,9 @@ from scipy.fft import next_fast_len
 from scipy.signal import lfilter
 
 
-def band_noise(rng: np.random.Generator, n: int, rate: int, low: float, high: float,
-               *, tilt: float = 0.0) -> np.ndarray:  # fmt: skip
+def band_noise(
+    rng: np.random.Generator, n: int, rate: int, low: float, high: float, *, tilt: float = 0.0
+) -> np.ndarray:
     """Gaussian noise band-limited to [low, high] Hz, spectrum ~ f^(-tilt/2) inside the band.
 
     The spectrum is drawn directly (complex Gaussian bins, one inverse FFT): ``tilt`` 1 gives
@@ -52,8 +53,9 @@ def smooth_random(rng: np.random.Generator, n: int, rate: int, hz: float) -> np.
     return np.interp(np.linspace(0, x.size - 1, n), np.arange(x.size), control)
 
 
-def additive_tone(rng: np.random.Generator, f0_track: np.ndarray, rate: int,
-                  ratios: np.ndarray, amps: np.ndarray) -> np.ndarray:  # fmt: skip
+def additive_tone(
+    rng: np.random.Generator, f0_track: np.ndarray, rate: int, ratios: np.ndarray, amps: np.ndarray
+) -> np.ndarray:
     """Sum of partials ``amps[k] * sin(ratios[k] * phase)``: (n,), phase = integral of f0.
 
     ``f0_track`` (n,) is the instantaneous fundamental in Hz; partials that would pass 0.45 *
@@ -84,8 +86,15 @@ def additive_tone(rng: np.random.Generator, f0_track: np.ndarray, rate: int,
     return out
 
 
-def pulse_envelope(rng: np.random.Generator, n: int, rate: int, pulses_per_s: float,
-                   decay_s: float, *, jitter: float = 0.4) -> np.ndarray:  # fmt: skip
+def pulse_envelope(
+    rng: np.random.Generator,
+    n: int,
+    rate: int,
+    pulses_per_s: float,
+    decay_s: float,
+    *,
+    jitter: float = 0.4,
+) -> np.ndarray:
     """A train of exponentially decaying pulses with random spacing and heights: (n,)."""
     mean_gap = rate / pulses_per_s
     gaps = mean_gap * rng.uniform(1 - jitter, 1 + jitter, int(n / mean_gap / (1 - jitter)) + 2)

@@ -93,3 +93,21 @@ def write_synthetic_features(
             handle.attrs["complete"] = True
     os.replace(tmp, path)
     return path
+
+
+def write_tiny_profile(path: Path, *, name: str = "tiny", **train: object) -> Path:
+    """Write a profile YAML for tests: a tiny model, CPU, few epochs (``train`` overrides)."""
+    import yaml
+
+    settings = {"epochs": 3, "batch_size": 8, "device": "cpu", "seed": 0, **train}
+    profile = {
+        "name": name,
+        "description": "test profile",
+        "data": {"source": "pocket", "snrs": [20]},
+        "model": {"width": 0.0625},
+        "train": settings,
+        "grid": {"models": ["GMP", "2APAE"], "snrs": [20], "folds": [1], "alphas": [0.0, 0.001]},
+    }
+    path = Path(path)
+    path.write_text(yaml.safe_dump(profile, sort_keys=False))
+    return path

@@ -1,0 +1,134 @@
+"""``python -m paperlib train`` (one run) and ``python -m paperlib grid`` (the whole grid)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from paperlib.config import ConfigError, Profile, load_profile, profile_with_overrides
+
+
+def _overrides(pairs: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set expects key=value (e.g. train.epochs=2); got {pair!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def _profile(args: argparse.Namespace) -> Profile:
+    return profile_with_overrides(load_profile(args.profile), _overrides(args.set or []))
+
+
+def _workspace(profile: Profile) -> Path:
+    from paperlib import paths
+
+    return paths.workspace_dir(profile.name)
+
+
+def _prepare(profile: Profile, workspace: Path, progress: bool) -> None:
+    from paperlib.data.pipeline import prepare_data
+
+    prepare_data(profile, workspace, progress=progress)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from paperlib.training.trainer import train_run
+
+    profile = _profile(args)
+    workspace = _workspace(profile)
+    if args.features is None and args.prepare:
+        if args.snr not in profile.data.snrs:
+            from paperlib.training.data import feature_path_for_snr
+
+            feature_path_for_snr(workspace, args.snr)  # raises if no features for this SNR
+        else:
+            _prepare(profile, workspace, not args.no_progress)
+    result = train_run(
+        profile,
+        workspace,
+        model=args.model,
+        snr_db=args.snr,
+        fold=args.fold,
+        alpha=args.alpha,
+        decoder_activation=args.decoder_activation,
+        feature_path=args.features,
+        resume_from=args.resume,
+        progress=not args.no_progress,
+    )
+    summary = {k: result.metrics[k] for k in ("micro_ap", "macro_ap", "roc_auc", "best_epoch")}
+    print(json.dumps({"run_id": result.run_id, "run_dir": str(result.run_dir), **summary}))
+    return 0
+
+
+def _grid(args: argparse.Namespace) -> int:
+    from paperlib import paths
+    from paperlib.training.grid import run_grid
+
+    profile = _profile(args)
+    workspace = _workspace(profile)
+    if args.prepare:
+        _prepare(profile, workspace, not args.no_progress)
+    table = run_grid(
+        profile,
+        workspace,
+        models=tuple(args.models) if args.models else None,
+        snrs=tuple(args.snrs) if args.snrs else None,
+        folds=tuple(args.folds) if args.folds else None,
+        include_ablation=args.ablation,
+        progress=not args.no_progress,
+    )
+    print(f"{table['run_id'].nunique()} runs; results in {paths.results_dir(workspace)}")
+    return 0
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", default="pocket", help="pocket, smoke, paper or a .yaml path")
+    parser.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a profile field, e.g. --set train.epochs=2 (repeatable)",
+    )
+    parser.add_argument(
+        "--no-prepare",
+        dest="prepare",
+        action="store_false",
+        help="do not prepare the data first (the feature files must exist)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``train`` and ``grid`` sub-commands."""
+    train = subparsers.add_parser("train", help="train and evaluate one model on one SNR/fold")
+    _common(train)
+    train.add_argument("--model", required=True, help="GMP, GAP, GWRP, AtrousAP or 2APAE")
+    train.add_argument("--snr", type=int, required=True, help="SNR in dB (its features)")
+    train.add_argument("--fold", type=int, required=True, help="held-out validation fold")
+    train.add_argument("--alpha", type=float, default=None, help="2APAE MSE weight")
+    train.add_argument(
+        "--decoder-activation", default=None, help="2APAE last decoder activation: relu|linear"
+    )
+    train.add_argument("--features", type=Path, default=None, help="use this feature file")
+    train.add_argument("--resume", type=Path, default=None, help="state.pt or run dir to resume")
+    train.set_defaults(handler=_train)
+
+    grid = subparsers.add_parser("grid", help="run the grid of Tables IV-V (cached cells)")
+    _common(grid)
+    grid.add_argument("--models", nargs="+", default=None, help="subset of models")
+    grid.add_argument("--snrs", nargs="+", type=int, default=None, help="subset of SNRs")
+    grid.add_argument("--folds", nargs="+", type=int, default=None, help="subset of folds")
+    grid.add_argument(
+        "--ablation",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="include the Table V cells (α values, linear decoder)",
+    )
+    grid.set_defaults(handler=_grid)

@@ -1,0 +1,208 @@
+"""The experiment grid behind Tables IV and V, and its tidy results tables.
+
+Cells: every model of ``grid.models`` × SNR × held-out fold (2APAE with the profile's α and
+decoder), plus the ablation (2APAE with each α of ``grid.alphas`` and, if
+``grid.linear_decoder``, a linear last decoder layer) on ``grid.ablation_snrs``. Each cell is a
+:func:`~paperlib.training.trainer.train_run`, cached by its config hash, so a rerun skips the
+finished cells and the ablation reuses the Table IV 2APAE cell.
+
+Devices: with several CUDA GPUs the cells run in a process pool, one cell per GPU at a time;
+otherwise (CPU, one GPU) they run one after another in this process. Only the 0/1-GPU path is
+tested (no multi-GPU machine was available).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from paperlib import paths
+from paperlib.config import Profile
+from paperlib.training.provenance import atomic_write_text
+from paperlib.training.runs import MODEL_WITH_DECODER
+from paperlib.training.trainer import RunResult, train_run
+
+__all__ = [
+    "METRICS",
+    "PER_CLASS_FILE",
+    "RESULTS_FILE",
+    "Cell",
+    "grid_cells",
+    "read_results",
+    "run_grid",
+]
+
+METRICS: tuple[str, ...] = ("micro_ap", "macro_ap", "roc_auc")
+RESULTS_FILE = "results.csv"
+PER_CLASS_FILE = "per_class_ap.csv"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One grid cell: a model on an SNR and held-out fold (α/decoder for 2APAE only)."""
+
+    model: str
+    snr_db: int
+    fold: int
+    alpha: float | None = None
+    decoder_activation: str | None = None
+
+    def kwargs(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "snr_db": self.snr_db,
+            "fold": self.fold,
+            "alpha": self.alpha,
+            "decoder_activation": self.decoder_activation,
+        }
+
+
+def grid_cells(
+    profile: Profile,
+    *,
+    models: tuple[str, ...] | None = None,
+    snrs: tuple[int, ...] | None = None,
+    folds: tuple[int, ...] | None = None,
+    alphas: tuple[float, ...] | None = None,
+    include_ablation: bool = True,
+) -> list[Cell]:
+    """The cells of the grid, without duplicates, in a stable order (SNR, fold, model)."""
+    grid = profile.grid
+    models = tuple(models or grid.models)
+    snrs = tuple(snrs or grid.snrs)
+    folds = tuple(folds or grid.folds)
+    alphas = tuple(grid.alphas if alphas is None else alphas)
+    ablation_snrs = snrs if grid.ablation_snrs is None else tuple(grid.ablation_snrs)
+    base_alpha = float(profile.train.alpha)
+    base_decoder = profile.model.decoder_activation
+    cells: dict[Cell, None] = {}
+    for snr in snrs:
+        for fold in folds:
+            for model in models:
+                if model == MODEL_WITH_DECODER:
+                    cells[Cell(model, snr, fold, base_alpha, base_decoder)] = None
+                else:
+                    cells[Cell(model, snr, fold)] = None
+            if include_ablation and snr in ablation_snrs:
+                for alpha in alphas:
+                    cells[Cell(MODEL_WITH_DECODER, snr, fold, float(alpha), base_decoder)] = None
+                if profile.grid.linear_decoder:
+                    cells[Cell(MODEL_WITH_DECODER, snr, fold, base_alpha, "linear")] = None
+    return list(cells)
+
+
+def _run_cell(profile: Profile, workspace: Path, cell: Cell, device: str | None, progress: bool):
+    return train_run(profile, workspace, device=device, progress=progress, **cell.kwargs())
+
+
+_DEVICE_QUEUE: Any = None
+
+
+def _init_worker(queue: Any) -> None:
+    global _DEVICE_QUEUE
+    _DEVICE_QUEUE = queue.get()  # one GPU per worker process, for its lifetime
+
+
+def _run_cell_on_worker_gpu(profile: Profile, workspace: Path, cell: Cell) -> Path:
+    return _run_cell(profile, workspace, cell, _DEVICE_QUEUE, False).run_dir
+
+
+def _tidy(results: list[RunResult], profile: Profile) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rows, per_class = [], []
+    for result in results:
+        m = result.metrics
+        alpha = m["alpha"] if m["model"] == MODEL_WITH_DECODER else float("nan")
+        ident = {
+            "profile": profile.name,
+            "model": m["model"],
+            "snr_db": m["snr_db"],
+            "fold": m["fold"],
+            "alpha": alpha,
+            "decoder_activation": m["decoder_activation"],
+        }
+        for metric in METRICS:
+            rows.append({**ident, "metric": metric, "value": m[metric], "run_id": result.run_id})
+        for name, ap in m["per_class_ap"].items():
+            per_class.append({**ident, "class": name, "ap": ap, "run_id": result.run_id})
+    return pd.DataFrame(rows), pd.DataFrame(per_class)
+
+
+def run_grid(
+    profile: Profile,
+    workspace: Path,
+    *,
+    models: tuple[str, ...] | None = None,
+    snrs: tuple[int, ...] | None = None,
+    folds: tuple[int, ...] | None = None,
+    alphas: tuple[float, ...] | None = None,
+    include_ablation: bool = True,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Run (or fetch from the cache) every cell and write the tidy results tables.
+
+    Args:
+        profile: the profile (its ``grid`` section gives the defaults of the cell lists).
+        workspace: the profile's workspace; the feature files must exist there.
+        models, snrs, folds, alphas: override the profile's lists.
+        include_ablation: also run the Table V cells (α values, linear decoder).
+        progress: progress bars (one per cell).
+
+    Returns:
+        The tidy table written to ``paths.results_dir(workspace)/results.csv``: one row per
+        model × SNR × fold × α × decoder × metric with columns ``profile, model, snr_db, fold,
+        alpha`` (NaN for the baselines), ``decoder_activation, metric`` (``micro_ap``,
+        ``macro_ap``, ``roc_auc``), ``value, run_id``. ``per_class_ap.csv`` beside it has
+        ``..., class, ap, run_id``.
+    """
+    workspace = Path(workspace)
+    cells = grid_cells(
+        profile,
+        models=models,
+        snrs=snrs,
+        folds=folds,
+        alphas=alphas,
+        include_ablation=include_ablation,
+    )
+    n_gpus = torch.cuda.device_count() if profile.train.device != "cpu" else 0
+    if n_gpus > 1:
+        queue = multiprocessing.get_context("spawn").Queue()
+        for i in range(n_gpus):
+            queue.put(f"cuda:{i}")
+        with concurrent.futures.ProcessPoolExecutor(
+            max_workers=n_gpus,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(queue,),
+        ) as pool:
+            run_dirs = list(
+                pool.map(_run_cell_on_worker_gpu, [profile] * len(cells), [workspace] * len(cells), cells)
+            )
+        from paperlib.training.trainer import load_run
+
+        results = [load_run(d) for d in run_dirs]
+    else:
+        results = [_run_cell(profile, workspace, cell, None, progress) for cell in cells]
+    table, per_class = _tidy(results, profile)
+    out = paths.results_dir(workspace)
+    atomic_write_text(out / RESULTS_FILE, table.to_csv(index=False))
+    atomic_write_text(out / PER_CLASS_FILE, per_class.to_csv(index=False))
+    return table
+
+
+def read_results(workspace: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(results, per_class_ap)`` tables written by :func:`run_grid`.
+
+    Raises:
+        FileNotFoundError: the grid has not been run in ``workspace``.
+    """
+    folder = paths.results_dir(Path(workspace))
+    for name in (RESULTS_FILE, PER_CLASS_FILE):
+        if not (folder / name).is_file():
+            raise FileNotFoundError(f"{folder / name} does not exist; run the grid first")
+    return pd.read_csv(folder / RESULTS_FILE), pd.read_csv(folder / PER_CLASS_FILE)

@@ -1,0 +1,87 @@
+"""load_split: standardisation with training-fold statistics, and its error paths."""
+
+import h5py
+import numpy as np
+import pytest
+
+from paperlib.training import (
+    FeatureFileError,
+    FoldNotPresentError,
+    MissingFeaturesError,
+    feature_path_for_snr,
+    load_split,
+)
+from paperlib.training.synthetic import write_synthetic_features
+
+
+@pytest.fixture
+def features(tmp_path):
+    return write_synthetic_features(
+        tmp_path / "f.h5", clips_per_fold=5, time_steps=12, mel_bins=8, num_classes=6, seed=3
+    )
+
+
+def test_standardised_with_training_fold_stats(features):
+    split = load_split(features, 2)
+    with h5py.File(features) as h:
+        x = h["features"][:]
+        folds = h["folds"][:]
+        weak = h["weak_targets"][:]
+    train = x[folds != 2]
+    mean = train.reshape(-1, 8).mean(0)
+    std = train.reshape(-1, 8).std(0)
+    np.testing.assert_allclose(split.x_train, (train - mean) / std, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(split.x_val, (x[folds == 2] - mean) / std, rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(split.y_val, weak[folds == 2])
+    assert split.x_train.shape == (15, 12, 8) and split.x_val.dtype == np.float32
+    # training folds standardised to zero mean / unit std per mel bin
+    np.testing.assert_allclose(split.x_train.reshape(-1, 8).mean(0), 0, atol=1e-4)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(MissingFeaturesError, match="does not exist"):
+        load_split(tmp_path / "nope.h5", 1)
+
+
+def test_not_hdf5(tmp_path):
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(b"not an hdf5 file")
+    with pytest.raises(FeatureFileError, match="not a readable HDF5"):
+        load_split(bad, 1)
+
+
+def test_incomplete_file(tmp_path):
+    path = write_synthetic_features(
+        tmp_path / "f.h5", clips_per_fold=2, time_steps=4, mel_bins=4, num_classes=3,
+        events_per_clip=1, complete=False,
+    )  # fmt: skip
+    with pytest.raises(FeatureFileError, match="incomplete"):
+        load_split(path, 1)
+
+
+def test_missing_dataset(features):
+    with h5py.File(features, "a") as h:
+        del h["weak_targets"]
+    with pytest.raises(FeatureFileError, match="lacks a required dataset"):
+        load_split(features, 1)
+
+
+def test_fold_not_present_lists_present(tmp_path):
+    path = write_synthetic_features(
+        tmp_path / "f.h5", clips_per_fold=2, folds=(1, 2, 3), time_steps=4, mel_bins=4,
+        num_classes=3, events_per_clip=1,
+    )  # fmt: skip
+    with pytest.raises(FoldNotPresentError, match=r"fold 4 .*folds present: 1, 2, 3"):
+        load_split(path, 4)
+
+
+def test_snr_without_features_names_present(tmp_path):
+    from paperlib import paths
+
+    write_synthetic_features(
+        paths.feature_file(tmp_path, 20), clips_per_fold=2, time_steps=4, mel_bins=4,
+        num_classes=3, events_per_clip=1,
+    )  # fmt: skip
+    assert feature_path_for_snr(tmp_path, 20).is_file()
+    with pytest.raises(MissingFeaturesError, match=r"SNR 5 dB.*snr20db"):
+        feature_path_for_snr(tmp_path, 5)

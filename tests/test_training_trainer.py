@@ -1,0 +1,171 @@
+"""train_run: the recipe, the run directory, caching, bit-for-bit repeats, kill -9 resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from paperlib import paths
+from paperlib.config import load_profile
+from paperlib.models import load_model
+from paperlib.training import LOG_COLUMNS, CheckpointMismatchError, predict, train_run
+from paperlib.training.synthetic import write_synthetic_features, write_tiny_profile
+
+SHAPE = {"time_steps": 24, "mel_bins": 12, "num_classes": 6, "events_per_clip": 2}
+
+
+@pytest.fixture
+def setup(tmp_path, monkeypatch):
+    monkeypatch.setenv("PAPERLIB_WORKSPACE", str(tmp_path / "ws"))
+    profile = load_profile(write_tiny_profile(tmp_path / "tiny.yaml", epochs=4, lr=0.01))
+    workspace = paths.workspace_dir(profile.name)
+    feats = write_synthetic_features(
+        paths.feature_file(workspace, 20), clips_per_fold=12, seed=1, **SHAPE
+    )
+    return profile, workspace, feats
+
+
+def test_run_directory_records_everything(setup):
+    profile, ws, feats = setup
+    result = train_run(profile, ws, model="2APAE", snr_db=20, fold=1, progress=False)
+    d = result.run_dir
+    assert d.parent == paths.runs_dir(ws)
+    assert d.name.startswith("2APAE-snr20-fold1-")
+    for name in ("config.yaml", "provenance.json", "log.csv", "metrics.json", "best.pt", "state.pt"):
+        assert (d / name).is_file(), name
+    log = pd.read_csv(d / "log.csv")
+    assert tuple(log.columns) == LOG_COLUMNS and list(log["epoch"]) == [1, 2, 3, 4]
+    # loss = bce + alpha * mse, with alpha = the profile's for 2APAE
+    np.testing.assert_allclose(log["loss"], log["bce"] + 0.001 * log["mse"], rtol=1e-5)
+    prov = json.loads((d / "provenance.json").read_text())
+    assert set(prov["versions"]) >= {"python", "torch", "numpy", "sklearn", "paperlib"}
+    assert prov["git_commit"] and prov["feature_sha256"] and len(prov["feature_sha256"]) == 64
+    config = yaml.safe_load((d / "config.yaml").read_text())
+    assert config["profile"]["train"]["epochs"] == 4 and config["run"]["alpha"] == 0.001
+    m = json.loads((d / "metrics.json").read_text())
+    best = log.loc[log["val_micro_ap"].idxmax()]
+    assert m["best_epoch"] == int(best["epoch"])
+    assert m["micro_ap"] == pytest.approx(best["val_micro_ap"])
+    # the best checkpoint reproduces the best-epoch metric
+    model = load_model(d / "best.pt")
+    from paperlib.metrics import clip_metrics
+    from paperlib.training import load_split
+
+    split = load_split(feats, 1)
+    scores = predict(model, split.x_val)
+    assert clip_metrics(split.y_val, scores).micro_ap == pytest.approx(m["micro_ap"], abs=1e-6)
+    # the model learns the synthetic signal: well above the class prior
+    assert m["micro_ap"] > 2 * m["val_class_prior"]
+
+
+def test_baseline_ignores_alpha_and_cache_hit(setup):
+    profile, ws, _ = setup
+    a = train_run(profile, ws, model="GMP", snr_db=20, fold=2, alpha=0.5, progress=False)
+    log = a.log
+    assert (log["mse"] == 0).all() and np.allclose(log["loss"], log["bce"])
+    mtime = (a.run_dir / "metrics.json").stat().st_mtime_ns
+    b = train_run(profile, ws, model="GMP", snr_db=20, fold=2, progress=False)
+    assert b.cached and b.run_id == a.run_id  # alpha does not split baseline runs
+    assert (a.run_dir / "metrics.json").stat().st_mtime_ns == mtime
+
+
+def test_seeded_runs_repeat_bit_for_bit(setup, tmp_path):
+    profile, ws, feats = setup
+    a = train_run(profile, ws, model="AtrousAP", snr_db=20, fold=3, progress=False)
+    b = train_run(
+        profile, tmp_path / "other", model="AtrousAP", snr_db=20, fold=3, feature_path=feats,
+        progress=False,
+    )  # fmt: skip
+    assert a.run_id == b.run_id and not b.cached
+    cols = [c for c in LOG_COLUMNS if c != "seconds"]
+    pd.testing.assert_frame_equal(a.log[cols], b.log[cols], check_exact=True)
+    sa = torch.load(a.run_dir / "best.pt", weights_only=True)
+    sb = torch.load(b.run_dir / "best.pt", weights_only=True)
+    assert sa["state_dict"].keys() == sb["state_dict"].keys()
+    for key, value in sa["state_dict"].items():
+        assert torch.equal(value, sb["state_dict"][key])
+
+
+def test_resume_from_other_model_or_size_refused(setup):
+    profile, ws, _ = setup
+    gmp = train_run(profile, ws, model="GMP", snr_db=20, fold=1, progress=False)
+    with pytest.raises(CheckpointMismatchError, match=r"name=GMP.*name=2APAE"):
+        train_run(profile, ws, model="2APAE", snr_db=20, fold=1, resume_from=gmp.run_dir)
+    from paperlib.config import replace
+
+    wider = replace(profile, model={"width": 0.125})
+    with pytest.raises(CheckpointMismatchError, match=r"width=0.0625.*width=0.125"):
+        train_run(wider, ws, model="GMP", snr_db=20, fold=1, resume_from=gmp.run_dir)
+    # nothing was created for the refused runs
+    assert sorted(p.name.split("-")[0] for p in paths.runs_dir(ws).iterdir()) == ["GMP"]
+
+
+def test_stale_state_of_other_model_in_run_dir_refused(setup):
+    profile, ws, _ = setup
+    gmp = train_run(profile, ws, model="GMP", snr_db=20, fold=1, progress=False)
+    from paperlib.training import run_key
+    from paperlib.training.trainer import _plan_sha
+
+    key = run_key(profile, model="GAP", snr_db=20, fold=1,
+                  plan_sha256=_plan_sha(paths.feature_file(ws, 20)))  # fmt: skip
+    key.run_dir(ws).mkdir(parents=True)
+    (key.run_dir(ws) / "state.pt").write_bytes((gmp.run_dir / "state.pt").read_bytes())
+    with pytest.raises(CheckpointMismatchError, match="GMP"):
+        train_run(profile, ws, model="GAP", snr_db=20, fold=1, progress=False)
+    assert sorted(p.name for p in key.run_dir(ws).iterdir()) == ["state.pt"]
+
+
+def _train_cmd(profile_path: Path, feats: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "paperlib", "train", "--profile", str(profile_path),
+        "--model", "2APAE", "--snr", "20", "--fold", "1", "--features", str(feats),
+        "--no-prepare", "--no-progress",
+    ]  # fmt: skip
+
+
+def test_sigkill_mid_run_resumes_to_identical_metrics(tmp_path):
+    """A real subprocess killed with SIGKILL resumes and ends exactly like an unkilled run."""
+    profile_path = write_tiny_profile(tmp_path / "tiny.yaml", epochs=6, lr=0.01)
+    feats = write_synthetic_features(tmp_path / "f.h5", clips_per_fold=6, seed=2, **SHAPE)
+    env_a = {**os.environ, "PAPERLIB_WORKSPACE": str(tmp_path / "a")}
+    env_b = {**os.environ, "PAPERLIB_WORKSPACE": str(tmp_path / "b")}
+    full = subprocess.run(_train_cmd(profile_path, feats), env=env_a, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert full.returncode == 0, full.stderr
+    proc = subprocess.Popen(_train_cmd(profile_path, feats), env=env_b,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    runs = tmp_path / "b" / "tiny" / "runs"
+    deadline = time.time() + 240
+    killed_after = 0
+    while time.time() < deadline and proc.poll() is None:
+        logs = list(runs.glob("*/log.csv"))
+        if logs:
+            killed_after = len(pd.read_csv(logs[0]))
+            if killed_after >= 2:
+                proc.send_signal(signal.SIGKILL)
+                break
+        time.sleep(0.02)
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    run_dir = next(runs.iterdir())
+    assert not (run_dir / "metrics.json").exists()
+    resumed = subprocess.run(_train_cmd(profile_path, feats), env=env_b, capture_output=True,
+                             text=True, timeout=300)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    a = json.loads(next((tmp_path / "a" / "tiny" / "runs").glob("*/metrics.json")).read_text())
+    b = json.loads((run_dir / "metrics.json").read_text())
+    assert a == b
+    log_a = pd.read_csv(next((tmp_path / "a" / "tiny" / "runs").glob("*/log.csv")))
+    log_b = pd.read_csv(run_dir / "log.csv")
+    cols = [c for c in LOG_COLUMNS if c != "seconds"]
+    pd.testing.assert_frame_equal(log_a[cols], log_b[cols], check_exact=True)
+    assert list(log_b["epoch"]) == list(range(1, 7))
