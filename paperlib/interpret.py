@@ -104,7 +104,7 @@ def trained_2apae(
     """
     from paperlib.data.pipeline import prepare_data
     from paperlib.models import load_model
-    from paperlib.training.trainer import train_run
+    from paperlib.training import train_run
 
     snr, fold = figure3_cell(profile, snr_db=snr_db)
     prepare_data(profile, workspace, progress=progress)

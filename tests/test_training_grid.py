@@ -99,9 +99,7 @@ def test_cli_bad_inputs(tmp_path, monkeypatch, capsys):
     base = ("train", "--profile", str(prof), "--model", "GMP", "--no-progress")
     assert _cli(*base, "--snr", "20", "--fold", "1", "--no-prepare") == 2
     assert "no features for SNR 20 dB" in capsys.readouterr().err
-    feats = write_synthetic_features(
-        tmp_path / "f.h5", clips_per_fold=2, folds=(1, 2), **SHAPE
-    )
+    feats = write_synthetic_features(tmp_path / "f.h5", clips_per_fold=2, folds=(1, 2), **SHAPE)
     assert _cli(*base, "--snr", "20", "--fold", "3", "--features", str(feats)) == 2
     assert "folds present: 1, 2" in capsys.readouterr().err
     assert _cli(*base, "--snr", "20", "--fold", "1", "--features", str(tmp_path / "x.h5")) == 2

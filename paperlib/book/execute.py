@@ -33,13 +33,24 @@ def file_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+HASH_EXCLUDED: tuple[str, ...] = ("book",)
+"""Sub-packages left out of the source hash: the runner itself does not shape chapter outputs."""
+
+
 def source_tree_hash(package_dir: Path) -> str:
-    """SHA-256 over the paperlib sources (``*.py``, ``*.yaml``, ``*.csv``), names included."""
+    """SHA-256 over the paperlib sources (``*.py``, ``*.yaml``, ``*.csv``), names included.
+
+    The book runner's own package (:data:`HASH_EXCLUDED`) is left out, so editing the runner
+    does not re-execute every chapter.
+    """
     digest = hashlib.sha256()
     files = sorted(
         p
         for p in package_dir.rglob("*")
-        if p.suffix in (".py", ".yaml", ".csv") and "__pycache__" not in p.parts and p.is_file()
+        if p.suffix in (".py", ".yaml", ".csv")
+        and "__pycache__" not in p.parts
+        and p.relative_to(package_dir).parts[0] not in HASH_EXCLUDED
+        and p.is_file()
     )
     for path in files:
         digest.update(path.relative_to(package_dir).as_posix().encode() + b"\0")

@@ -89,7 +89,9 @@ def _open(path: Path) -> h5py.File:
     try:
         handle = h5py.File(path, "r")
     except OSError as error:
-        raise FeatureFileError(f"feature file {path} is not a readable HDF5 file: {error}") from None
+        raise FeatureFileError(
+            f"feature file {path} is not a readable HDF5 file: {error}"
+        ) from None
     if not bool(handle.attrs.get("complete", False)):
         handle.close()
         raise FeatureFileError(
@@ -145,8 +147,10 @@ def load_split(feature_path: Path | str, held_out_fold: int) -> Split:
             raise FeatureFileError(
                 f"feature file {feature_path} lacks a required dataset or group: {error}"
             ) from None
-    if features.ndim != 3 or features.shape[0] != folds.shape[0] or mean.shape != (
-        features.shape[2],
+    if (
+        features.ndim != 3
+        or features.shape[0] != folds.shape[0]
+        or mean.shape != (features.shape[2],)
     ):
         raise FeatureFileError(
             f"feature file {feature_path}: expected features (N, T, F) matching folds (N,) and "

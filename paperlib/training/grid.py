@@ -127,7 +127,8 @@ def _tidy(results: list[RunResult], profile: Profile) -> tuple[pd.DataFrame, pd.
             "decoder_activation": m["decoder_activation"],
         }
         for metric in METRICS:
-            rows.append({**ident, "metric": metric, "value": m[metric], "run_id": result.run_id})
+            rows.append({**ident, "metric": metric, "value": m[metric], "run_id": result.run_id,
+                         "val_class_prior": m["val_class_prior"]})  # fmt: skip
         for name, ap in m["per_class_ap"].items():
             per_class.append({**ident, "class": name, "ap": ap, "run_id": result.run_id})
     return pd.DataFrame(rows), pd.DataFrame(per_class)
@@ -157,7 +158,8 @@ def run_grid(
         The tidy table written to ``paths.results_dir(workspace)/results.csv``: one row per
         model × SNR × fold × α × decoder × metric with columns ``profile, model, snr_db, fold,
         alpha`` (NaN for the baselines), ``decoder_activation, metric`` (``micro_ap``,
-        ``macro_ap``, ``roc_auc``), ``value, run_id``. ``per_class_ap.csv`` beside it has
+        ``macro_ap``, ``roc_auc``), ``value, run_id, val_class_prior`` (share of positive
+        (clip, class) pairs in the validation fold: the micro-AP of chance). ``per_class_ap.csv`` beside it has
         ``..., class, ap, run_id``.
     """
     workspace = Path(workspace)
@@ -181,7 +183,9 @@ def run_grid(
             initargs=(queue,),
         ) as pool:
             run_dirs = list(
-                pool.map(_run_cell_on_worker_gpu, [profile] * len(cells), [workspace] * len(cells), cells)
+                pool.map(
+                    _run_cell_on_worker_gpu, [profile] * len(cells), [workspace] * len(cells), cells
+                )
             )
         from paperlib.training.trainer import load_run
 

@@ -17,7 +17,10 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
-    "file_sha256", "git_commit", "versions"]
+    "file_sha256",
+    "git_commit",
+    "versions",
+]
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

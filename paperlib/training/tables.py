@@ -19,6 +19,7 @@ __all__ = [
     "paper_results",
     "per_class_matrix",
     "relative_gains",
+    "select_table_iv",
     "side_by_side",
     "summarise_over_folds",
 ]
@@ -93,6 +94,7 @@ def side_by_side(
             row[f"{metric} ours_mean"] = mean
             row[f"{metric} paper"] = float(paper_value.iloc[0]) if len(paper_value) else np.nan
             row["n_folds"] = int(hit["n_folds"].iloc[0]) if len(hit) else 0
+        row["n_folds"] = row.pop("n_folds")  # last column
         rows.append(row)
     out = pd.DataFrame(rows)
     order = {m: i for i, m in enumerate((*BASELINES, MODEL_WITH_DECODER))}
@@ -130,7 +132,8 @@ def relative_gains(
                 "best_baseline": best["model"],
                 "best_baseline_value": float(best[value_column]),
                 "2APAE": value,
-                "gain_percent": 100.0 * (value - float(best[value_column]))
+                "gain_percent": 100.0
+                * (value - float(best[value_column]))
                 / float(best[value_column]),
             }
         )
@@ -146,4 +149,19 @@ def per_class_matrix(per_class: pd.DataFrame, *, snr_db: int) -> pd.DataFrame:
     sel = per_class[per_class["snr_db"] == snr_db]
     matrix = sel.groupby(["class", "model"])["ap"].mean().unstack("model")
     order = [m for m in (*BASELINES, MODEL_WITH_DECODER) if m in matrix.columns]
-    return matrix[order]
+    from paperlib.data.classes import CLASSES
+
+    rows = [c for c in CLASSES if c in matrix.index] + [c for c in matrix.index if c not in CLASSES]
+    return matrix.loc[rows, order]
+
+
+def select_table_iv(frame: pd.DataFrame, *, alpha: float, decoder: str = "relu") -> pd.DataFrame:
+    """Rows of the Table IV variant: every baseline, and 2APAE with ``alpha`` and ``decoder``.
+
+    Works on any of our tidy tables (results, per-class AP, fold summaries).
+    """
+    is_2apae = frame["model"] == MODEL_WITH_DECODER
+    keep = ~is_2apae | (
+        np.isclose(frame["alpha"].astype(float), alpha) & (frame["decoder_activation"] == decoder)
+    )
+    return frame[keep]

@@ -54,7 +54,7 @@ from paperlib.training.provenance import (
     git_commit,
     versions,
 )
-from paperlib.training.runs import MODEL_WITH_DECODER, RunKey, run_key
+from paperlib.training.runs import RunKey, run_key
 
 __all__ = [
     "LOG_COLUMNS",
@@ -179,6 +179,45 @@ def _loss_terms(
         mse = torch.zeros((), device=x.device)
     loss = bce + alpha * mse if decoder and alpha != 0.0 else bce
     return loss, bce, mse
+
+
+def prepare_model(net: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """Move ``net`` to ``device``; on CUDA also channels_last and cudnn.benchmark."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        return net.to(device, memory_format=torch.channels_last)
+    return net.to(device)
+
+
+def train_step(
+    net: torch.nn.Module,
+    optimiser: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    alpha: float,
+    device: torch.device,
+) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One optimisation step (bf16 autocast on CUDA; the loss itself in fp32).
+
+    Args:
+        net: a paperlib model (2APAE adds the α-weighted reconstruction MSE).
+        optimiser: its optimiser.
+        x: (B, T, F) standardised log-mel on ``device``.
+        y: (B, K) weak targets on ``device``.
+        alpha: MSE weight (used only when the model returns a ``reconstruction``).
+        device: where ``net`` lives.
+
+    Returns:
+        ``(outputs, loss, bce, mse)``.
+    """
+    with _autocast(device):
+        out = net(x)
+    loss, bce, mse = _loss_terms(out, x, y, alpha, "reconstruction" in out)
+    optimiser.zero_grad(set_to_none=True)
+    loss.backward()
+    optimiser.step()
+    return out, loss, bce, mse
 
 
 @torch.no_grad()
@@ -345,9 +384,7 @@ def train_run(
             "torch_threads": torch.get_num_threads(),
         },
     )
-    return _fit(
-        net, split, key, run_dir, state, dev, progress, save_model, cfg.eval_batch_size
-    )
+    return _fit(net, split, key, run_dir, state, dev, progress, save_model, cfg.eval_batch_size)
 
 
 def _fit(
@@ -362,13 +399,8 @@ def _fit(
     eval_batch: int,
 ) -> RunResult:
     cfg = key.train
-    decoder = key.model == MODEL_WITH_DECODER
     alpha = key.alpha
-    if dev.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-        net = net.to(dev, memory_format=torch.channels_last)
-    else:
-        net = net.to(dev)
+    net = prepare_model(net, dev)
     optimiser = torch.optim.Adam(net.parameters(), lr=cfg["lr"])
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimiser, mode="max", patience=cfg["lr_patience"], factor=cfg["lr_factor"]
@@ -414,12 +446,7 @@ def _fit(
             for idx in _batches(len(x_train), cfg["batch_size"], generator):
                 idx = idx.to(x_train.device)
                 x, y = x_train[idx], y_train[idx]
-                with _autocast(dev):
-                    out = net(x)
-                loss, bce, mse = _loss_terms(out, x, y, alpha, decoder)
-                optimiser.zero_grad(set_to_none=True)
-                loss.backward()
-                optimiser.step()
+                out, loss, bce, mse = train_step(net, optimiser, x, y, alpha=alpha, device=dev)
                 sums += np.array([loss.item(), bce.item(), mse.item()]) * len(idx)
                 train_scores.append(out["clip_probs"].detach().float().cpu())
                 train_targets.append(y.cpu())

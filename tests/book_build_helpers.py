@@ -1,0 +1,53 @@
+"""One smoke build of the real book per test session, shared by the book and browser tests.
+
+Not a test module: ``tests/test_book_build.py`` and ``tests/test_site_browser.py`` import
+:func:`smoke_book`, which builds once (cached for the session) into a temporary folder with
+``PAPERLIB_WORKSPACE`` pointed at a temporary workspace.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from paperlib.book.runner import run_book
+from paperlib.book.site import BookLayout
+from paperlib.book.status import StatusRecord
+from paperlib.book.toc import resolve_entry, toc_entries
+from paperlib.paths import project_root
+
+
+@dataclass(frozen=True)
+class SmokeBook:
+    """A finished smoke build: its layout, status record and the toc's pages."""
+
+    layout: BookLayout
+    record: StatusRecord
+    entries: tuple[str, ...]
+    """Toc entries (``chapters/intro``, ``chapters/01_data``, ...) in reading order."""
+
+    def html_page(self, entry: str) -> Path:
+        return self.layout.html / f"{entry}.html"
+
+
+@functools.lru_cache(maxsize=1)
+def smoke_book() -> SmokeBook:
+    """Build the real book with the smoke profile (once per session) and return it."""
+    source = project_root()
+    entries = tuple(toc_entries(source / "_toc.yml"))
+    for entry in entries:  # every chapter the toc lists must exist
+        resolve_entry(source, entry)
+    out = Path(tempfile.mkdtemp(prefix="paperlib-smoke-book-"))
+    previous = os.environ.get("PAPERLIB_WORKSPACE")
+    os.environ["PAPERLIB_WORKSPACE"] = str(out / "workspace")
+    try:
+        record = run_book("smoke", source=source, output=out, echo=lambda _line: None)
+    finally:
+        if previous is None:
+            os.environ.pop("PAPERLIB_WORKSPACE", None)
+        else:
+            os.environ["PAPERLIB_WORKSPACE"] = previous
+    return SmokeBook(BookLayout(source, out), record, entries)
