@@ -88,7 +88,7 @@ class TrainConfig:
     lr_patience: int = 3
     """ReduceLROnPlateau patience (mode max on validation micro-AP)."""
     lr_factor: float = 0.1
-    """ReduceLROnPlateau factor (PyTorch's default, as in the authors' code)."""
+    """ReduceLROnPlateau factor: PyTorch's default (the recipe names only mode and patience)."""
     eval_batch_size: int = 64
     """Clips per forward pass when scoring the validation fold (no effect on the numbers)."""
     device: str = "auto"

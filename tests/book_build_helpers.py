@@ -2,13 +2,16 @@
 
 Not a test module: ``tests/test_book_build.py`` and ``tests/test_site_browser.py`` import
 :func:`smoke_book`, which builds once (cached for the session) into a temporary folder with
-``PAPERLIB_WORKSPACE`` pointed at a temporary workspace.
+``PAPERLIB_WORKSPACE`` pointed at a temporary workspace, removed at exit unless
+``PAPERLIB_KEEP_TEST_BOOK`` is set.
 """
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +21,9 @@ from paperlib.book.site import BookLayout
 from paperlib.book.status import StatusRecord
 from paperlib.book.toc import resolve_entry, toc_entries
 from paperlib.paths import project_root
+
+KEEP_ENV = "PAPERLIB_KEEP_TEST_BOOK"
+"""Set it to keep the temporary build (site, executed chapters, workspace) after the tests."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,8 @@ def smoke_book() -> SmokeBook:
     for entry in entries:  # every chapter the toc lists must exist
         resolve_entry(source, entry)
     out = Path(tempfile.mkdtemp(prefix="paperlib-smoke-book-"))
+    if not os.environ.get(KEEP_ENV):
+        atexit.register(shutil.rmtree, out, ignore_errors=True)
     previous = os.environ.get("PAPERLIB_WORKSPACE")
     os.environ["PAPERLIB_WORKSPACE"] = str(out / "workspace")
     try:

@@ -126,9 +126,12 @@ def render_status_page(record: StatusRecord) -> str:
         "",
         f"- **Profile**: `{record.profile}` (config hash `{record.profile_hash}`)",
         f"- **Built**: {record.started}",
-        f"- **Executing chapters**: {_seconds(record.execute_seconds)}",
+        f"- **Executing chapters in this build**: {_seconds(record.execute_seconds)}",
+        f"- **Execution time of the outputs shown** (sum over chapters, reused ones included): "
+        f"{_seconds(sum(c.executed_seconds or 0.0 for c in record.chapters))}",
         f"- **Building the HTML**: {_seconds(record.html_seconds)}",
-        f"- **Total wall time**: {_seconds(record.total_seconds)}",
+        f"- **Total wall time of this build** (before this page's own final rebuild): "
+        f"{_seconds(record.total_seconds)}",
         f"- **Device**: {device.get('cpu')} ({device.get('cpu_cores')} cores); GPU: {gpu}",
         f"- **Platform**: {device.get('platform')}",
     ]

@@ -6,16 +6,21 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 __all__ = ["plot_ablation", "plot_learning_curves", "plot_per_class_heatmap"]
 
 
-def plot_learning_curves(log: pd.DataFrame, *, alpha: float, title: str = "") -> Figure:
+def plot_learning_curves(
+    log: pd.DataFrame, *, alpha: float, chance: float | None = None, title: str = ""
+) -> Figure:
     """Loss terms (left) and micro/macro AP (right) per epoch of one run.
 
     Args:
         log: a run's ``log.csv`` (columns ``LOG_COLUMNS``).
         alpha: the MSE weight of the run (the weighted term ``α·MSE`` is drawn).
+        chance: micro-AP of a random scorer (share of positive clip-class pairs), drawn as a
+            horizontal line when given.
         title: figure title.
     """
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
@@ -35,7 +40,11 @@ def plot_learning_curves(log: pd.DataFrame, *, alpha: float, title: str = "") ->
     right.plot(epoch, log["val_macro_ap"], "^-", label="validation macro-AP")
     best = log.loc[log["val_micro_ap"].idxmax()]
     right.axvline(best["epoch"], color="grey", ls=":", label=f"best epoch ({int(best['epoch'])})")
+    if chance is not None:
+        right.axhline(chance, color="red", ls="--", lw=1, label=f"chance micro-AP ({chance:.3f})")
     right.set(xlabel="epoch", ylabel="average precision", ylim=(0, 1))
+    for axis in (left, right):
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     right.legend(fontsize=8)
     if title:
         fig.suptitle(title)
