@@ -14,7 +14,7 @@ import hashlib
 import json
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -292,3 +292,32 @@ def profile_with_overrides(profile: Profile, overrides: Mapping[str, Any]) -> Pr
         else:
             nested.setdefault(section, {})[key] = value
     return replace(profile, **nested)
+
+
+def parse_assignment(item: str) -> tuple[str, Any]:
+    """One command-line ``--set`` item: ``"train.epochs=2"`` -> ``("train.epochs", 2)``.
+
+    The value is a YAML literal (``2``, ``0.5``, ``[0, 20]``, ``text``; empty means ``""``).
+
+    Raises:
+        ConfigError: an item without ``=`` or with an empty name.
+    """
+    name, sep, text = item.partition("=")
+    name = name.strip()
+    if not sep or not name:
+        raise ConfigError(f"--set expects KEY=VALUE (e.g. train.epochs=2), got {item!r}")
+    return name, (yaml.safe_load(text) if text.strip() else "")
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``["data.seed=3", "data.snrs=[0, 20]"]`` -> ``{"data.seed": 3, "data.snrs": [0, 20]}``.
+
+    Raises:
+        ConfigError: a malformed item (see :func:`parse_assignment`).
+    """
+    return dict(parse_assignment(item) for item in items)
+
+
+def load_profile_with_overrides(name_or_path: str | Path, items: Sequence[str] = ()) -> Profile:
+    """A profile (see :func:`load_profile`) with command-line ``--set KEY=VALUE`` overrides."""
+    return profile_with_overrides(load_profile(name_or_path), parse_overrides(items))

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from paperlib.book.errors import ChapterFailedError
+from paperlib.progress import PROGRESS_ENV
 
 KERNEL_NAME = "python3"
 TRACEBACK_LINES = 20
@@ -183,6 +184,8 @@ def execute_chapter(
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.name}.running.ipynb")
     start = time.perf_counter()
+    quiet_bars = os.environ.get(PROGRESS_ENV)
+    os.environ[PROGRESS_ENV] = "0"  # the kernel inherits it: no redrawn tqdm bars in the pages
     try:
         papermill.execute_notebook(
             str(notebook),
@@ -215,5 +218,10 @@ def execute_chapter(
             traceback_tail="\n".join(trace.splitlines()[-TRACEBACK_LINES:]),
             executed_path=str(kept_path) if kept_path else None,
         ) from error
+    finally:
+        if quiet_bars is None:
+            os.environ.pop(PROGRESS_ENV, None)
+        else:
+            os.environ[PROGRESS_ENV] = quiet_bars
     os.replace(tmp, output)
     return time.perf_counter() - start

@@ -15,7 +15,13 @@ import yaml
 
 from paperlib import paths
 from paperlib.book.errors import BookError, DataMissingError, GPURequiredError
-from paperlib.config import Profile, load_profile, profile_with_overrides
+from paperlib.config import (
+    ConfigError,
+    Profile,
+    load_profile,
+    parse_assignment,
+    profile_with_overrides,
+)
 
 RESERVED_PARAMETERS: tuple[str, ...] = ("profile",)
 """Notebook parameters the runner sets itself (``--profile``), never through ``--set``."""
@@ -58,11 +64,10 @@ def parse_assignments(assignments: Sequence[str]) -> tuple[dict[str, Any], dict[
     parameters: dict[str, Any] = {}
     overrides: dict[str, Any] = {}
     for item in assignments:
-        name, sep, text = item.partition("=")
-        name = name.strip()
-        if not sep or not name:
-            raise BookError(f"--set expects name=value (e.g. clip_count=2), got {item!r}")
-        value = yaml.safe_load(text) if text.strip() else ""
+        try:
+            name, value = parse_assignment(item)
+        except ConfigError as error:
+            raise BookError(str(error)) from error
         (overrides if "." in name else parameters)[name] = value
     return parameters, overrides
 

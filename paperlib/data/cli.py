@@ -13,9 +13,7 @@ from __future__ import annotations
 import argparse
 import time
 
-import yaml
-
-from paperlib.config import load_profile, profile_with_overrides
+from paperlib.config import load_profile_with_overrides, parse_overrides
 from paperlib.data.pipeline import STAGES
 
 COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -26,23 +24,13 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
     "all": (STAGES, "run every stage (each skipped when up to date)"),
 }
 
-
-def parse_overrides(items: list[str]) -> dict[str, object]:
-    """``["data.seed=3", "data.snrs=[0, 20]"]`` -> ``{"data.seed": 3, "data.snrs": [0, 20]}``
-    (values parsed as YAML)."""
-    overrides = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--set {item!r}: expected KEY=VALUE, e.g. data.mixtures_per_fold=10")
-        overrides[key.strip()] = yaml.safe_load(value)
-    return overrides
+__all__ = ["COMMANDS", "parse_overrides", "register"]
 
 
 def _handler(args: argparse.Namespace) -> int:
     from paperlib.data.pipeline import run_stages
 
-    profile = profile_with_overrides(load_profile(args.profile), parse_overrides(args.set or []))
+    profile = load_profile_with_overrides(args.profile, args.set or [])
     stages, _ = COMMANDS[args.data_command]
     forced = (stages[-1],) if args.force else ()
     start = time.perf_counter()

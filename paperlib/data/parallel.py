@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TypeVar
 
-from tqdm import tqdm  # text bars: tqdm.auto warns in notebooks without ipywidgets
+from paperlib.progress import progress_bar  # text bars: tqdm.auto warns without ipywidgets
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -52,7 +52,7 @@ def imap(
     here, unchanged, and the pool is stopped.
     """
     workers = resolve_workers(workers)
-    bar = tqdm(total=len(tasks), desc=desc, unit=unit, disable=not progress)
+    bar = progress_bar(progress=progress, total=len(tasks), desc=desc, unit=unit)
     try:
         if workers <= 1 or len(tasks) < workers * MIN_TASKS_PER_WORKER:
             results: Iterable[R] = map(fn, tasks)

@@ -5,25 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
 
-import yaml
-
-from paperlib.config import ConfigError, Profile, load_profile, profile_with_overrides
-
-
-def _overrides(pairs: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--set expects key=value (e.g. train.epochs=2); got {pair!r}")
-        out[key.strip()] = yaml.safe_load(value)
-    return out
+from paperlib.config import Profile, load_profile_with_overrides
 
 
 def _profile(args: argparse.Namespace) -> Profile:
-    return profile_with_overrides(load_profile(args.profile), _overrides(args.set or []))
+    return load_profile_with_overrides(args.profile, args.set or [])
 
 
 def _workspace(profile: Profile) -> Path:

@@ -41,10 +41,10 @@ import pandas as pd
 import torch
 import yaml
 from torch.nn import functional as F
-from tqdm import tqdm
 
 from paperlib.config import Profile, to_dict
 from paperlib.metrics import clip_metrics
+from paperlib.progress import progress_bar
 from paperlib.training.data import Split, load_split
 from paperlib.training.provenance import (
     atomic_write_bytes,
@@ -423,11 +423,11 @@ def _fit(
         x_train, y_train = x_train.to(dev), y_train.to(dev)
     epochs = int(cfg["epochs"])
     n_batches = math.ceil(len(x_train) / cfg["batch_size"])
-    bar = tqdm(
+    bar = progress_bar(
+        progress=progress,
         total=epochs * n_batches,
         initial=(start_epoch - 1) * n_batches,
         desc=key.run_id,
-        disable=not progress,
         file=sys.stderr,
         mininterval=1.0,
         leave=False,
