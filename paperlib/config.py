@@ -305,7 +305,9 @@ def parse_assignment(item: str) -> tuple[str, Any]:
     name, sep, text = item.partition("=")
     name = name.strip()
     if not sep or not name:
-        raise ConfigError(f"--set expects KEY=VALUE (e.g. train.epochs=2), got {item!r}")
+        raise ConfigError(
+            f"--set expects name=value or section.key=value (e.g. train.epochs=2), got {item!r}"
+        )
     return name, (yaml.safe_load(text) if text.strip() else "")
 
 

