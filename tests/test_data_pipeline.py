@@ -73,45 +73,16 @@ def test_cli_runs_stages_and_reports_errors(prepared, tmp_path: Path, capsys) ->
     _, ws, _ = prepared
     shutil.copytree(ws, tmp_path, dirs_exist_ok=True)
     sets = [x for k, v in TINY.items() for x in ("--set", f"{k}={v}")]
-    assert (
-        main(["data", "all", "--profile", "smoke", "--workspace", str(tmp_path), "--quiet", *sets])
-        == 0
-    )
+
+    def data(stage: str, *extra: str) -> int:
+        common = ["--profile", "smoke", "--workspace", str(tmp_path), "--quiet", *sets]
+        return main(["data", stage, *common, *extra])
+
+    assert data("all") == 0
     assert "nothing (all up to date)" in capsys.readouterr().out
-    assert (
-        main(
-            [
-                "data",
-                "plan",
-                "--profile",
-                "smoke",
-                "--workspace",
-                str(tmp_path),
-                "--quiet",
-                "--force",
-                *sets,
-            ]
-        )
-        == 0
-    )
+    assert data("plan", "--force") == 0
     assert "ran: plan" in capsys.readouterr().out
-    assert (
-        main(
-            [
-                "data",
-                "plan",
-                "--profile",
-                "smoke",
-                "--workspace",
-                str(tmp_path),
-                "--quiet",
-                *sets,
-                "--set",
-                "data.mixtures_per_fold=50",
-            ]
-        )
-        == 2
-    )
+    assert data("plan", "--set", "data.mixtures_per_fold=50") == 2
     assert "background(s) available" in capsys.readouterr().err
     with pytest.raises(SystemExit) as info:
         main(["data", "render", "--help"])
