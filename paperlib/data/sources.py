@@ -47,6 +47,17 @@ def _raise_problems(problems: list[str], what: str, error: type[Exception] = Dat
     raise error(f"{what}: {len(problems)} problem(s):\n  {shown}{more}")
 
 
+def _require_listed_files(paths: Iterable[Path], *, listing: str, folder: Path) -> None:
+    """Raise :class:`MissingSourceError` naming every path of ``listing`` that is not a file."""
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        _raise_problems(
+            [f"{p}: listed in {listing} but not found" for p in missing],
+            f"{folder}",
+            MissingSourceError,
+        )
+
+
 def _check_columns(
     frame: pd.DataFrame, path: Path, required: Iterable[str], optional: Iterable[str] = ()
 ) -> None:
@@ -135,13 +146,7 @@ def read_fsd(fsd_dir: Path, *, check_audio: bool = True) -> pd.DataFrame:
     )
     out["path"] = [fsd_dir / source for source in out["source"]]
     out["duration_s"] = float("nan")
-    missing = [str(p) for p in out["path"] if not p.is_file()]
-    if missing:
-        _raise_problems(
-            [f"{p}: listed in {csv_path.name} but not found" for p in missing],
-            f"{fsd_dir}",
-            MissingSourceError,
-        )
+    _require_listed_files(out["path"], listing=csv_path.name, folder=fsd_dir)
     if check_audio:
         durations: list[float] = []
         problems = []
@@ -193,13 +198,7 @@ def read_tau(tau_dir: Path, *, check_audio: bool = True) -> pd.DataFrame:
     _raise_problems(problems, str(meta), MetadataError)
     out = frame[list(TAU_COLUMNS)].copy()
     out["path"] = [tau_dir / name for name in out["filename"]]
-    missing = [str(p) for p in out["path"] if not p.is_file()]
-    if missing:
-        _raise_problems(
-            [f"{p}: listed in {TAU_META} but not found" for p in missing],
-            f"{tau_dir}",
-            MissingSourceError,
-        )
+    _require_listed_files(out["path"], listing=TAU_META, folder=tau_dir)
     if check_audio:
 
         def check(path: Path) -> None:
