@@ -60,6 +60,10 @@ class ModelConfig:
     """Last activation of the 2APAE decoder: ``relu`` (paper and authors' code) or ``linear``."""
     attention: str = "authors"
     """Sigmoid/softmax placement in 2-step attention: ``authors`` (code) or ``paper`` (equations)."""
+    time_pool: int = 1
+    """Input frames averaged into one model frame (1 = the paper's 311 frames of 32 ms hop)."""
+    mel_pool: int = 1
+    """Adjacent mel bins averaged into one model bin (1 = the paper's 64 bins)."""
 
     def __post_init__(self) -> None:
         # the same checks as paperlib.models.ModelSpec, here so a profile typo fails at load time
@@ -71,6 +75,9 @@ class ModelConfig:
             )
         if self.attention not in ("authors", "paper"):
             raise ConfigError(f"model.attention must be authors or paper, got {self.attention!r}")
+        for name in ("time_pool", "mel_pool"):
+            if not getattr(self, name) >= 1:
+                raise ConfigError(f"model.{name} must be an integer >= 1, got {getattr(self, name)!r}")
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 
 from paperlib.config import Profile
+from paperlib.data.features import time_pool_for
 
 TOP_K = 3
 """Classes whose step-1 attention Fig. 3 shows (the three most probable)."""
@@ -112,8 +113,13 @@ def trained_2apae(
     return run, load_model(run.checkpoint).eval()
 
 
-def event_boxes(plan: pd.DataFrame, clip_name: str) -> tuple[EventBox, ...]:
+def event_boxes(
+    plan: pd.DataFrame, clip_name: str, *, time_pool: int = 1
+) -> tuple[EventBox, ...]:
     """True events of ``clip_name`` from the plan (columns ``mixture, label, onset_s, offset_s``).
+
+    Frames are the model's: with ``time_pool`` > 1 (``model.time_pool``) they are pooled
+    frames, located by :func:`paperlib.data.features.frame_centres_s`.
 
     Raises:
         KeyError: the clip is not in the plan.
@@ -124,7 +130,7 @@ def event_boxes(plan: pd.DataFrame, clip_name: str) -> tuple[EventBox, ...]:
     rows = plan[plan["mixture"] == clip_name]
     if rows.empty:
         raise KeyError(f"clip {clip_name!r} is not in the plan")
-    centres = frame_centres_s()
+    centres = frame_centres_s(time_pool=time_pool)
     boxes = []
     for row in rows.sort_values("onset_s").itertuples():
         inside = np.flatnonzero((centres >= row.onset_s) & (centres < row.offset_s))
@@ -179,6 +185,7 @@ def figure3_panels(
     if missing:
         raise ValueError(f"model outputs lack {', '.join(missing)}: expected a 2APAE")
     arrays = {name: out[name].float().cpu().numpy() for name in needed}
+    time_pool = time_pool_for(arrays["step2_weights"].shape[-1])
     panels = []
     for i, name in enumerate(clip_names):
         probs = arrays["clip_probs"][i]
@@ -194,7 +201,7 @@ def figure3_panels(
                 step2_weights=arrays["step2_weights"][i],
                 clip_probs=probs,
                 weak_target=np.asarray(weak_targets[i]),
-                events=event_boxes(plan, str(name)),
+                events=event_boxes(plan, str(name), time_pool=time_pool),
             )
         )
     return panels

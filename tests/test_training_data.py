@@ -85,3 +85,39 @@ def test_snr_without_features_names_present(tmp_path):
     assert feature_path_for_snr(tmp_path, 20).is_file()
     with pytest.raises(MissingFeaturesError, match=r"SNR 5 dB.*snr20db"):
         feature_path_for_snr(tmp_path, 5)
+
+
+def test_pool_input_averages_groups_by_hand():
+    from paperlib.training.data import pool_input
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 7, 5)).astype(np.float32)
+    pooled = pool_input(x, time_pool=2, mel_pool=2)
+    assert pooled.shape == (2, 3, 2)
+    # group (t=1, f=0) covers frames 2..3 and bins 0..1; trailing frame 6 and bin 4 are dropped
+    assert pooled[1, 1, 0] == pytest.approx(x[1, 2:4, 0:2].mean(), abs=1e-6)
+    assert pool_input(x, 1, 1) is not None and np.array_equal(pool_input(x, 1, 1), x)
+    with pytest.raises(ValueError, match="time_pool=8"):
+        pool_input(x, time_pool=8)
+
+
+def test_load_split_pools_after_standardising(features):
+    from paperlib.training.data import pool_input
+
+    full = load_split(features, 2)
+    pooled = load_split(features, 2, time_pool=2, mel_pool=4)
+    np.testing.assert_allclose(pooled.x_val, pool_input(full.x_val, 2, 4), atol=1e-6)
+    assert pooled.x_train.shape[1:] == (full.x_train.shape[1] // 2, full.x_train.shape[2] // 4)
+
+
+def test_frame_centres_of_pooled_frames_are_group_means():
+    from paperlib.data.features import frame_centres_s, time_pool_for
+
+    single = frame_centres_s()
+    assert single.shape == (311,) and single[0] == pytest.approx(1024 / 32000)
+    pooled = frame_centres_s(time_pool=2)
+    assert pooled.shape == (155,)
+    np.testing.assert_allclose(pooled, single[:310].reshape(155, 2).mean(axis=1))
+    assert [time_pool_for(n) for n in (311, 155, 103, 77)] == [1, 2, 3, 4]
+    with pytest.raises(ValueError, match="200 frames"):
+        time_pool_for(200)

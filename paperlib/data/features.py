@@ -152,9 +152,35 @@ def logmel_to_audio(features: np.ndarray, *, n_iter: int = 32) -> np.ndarray:
     return audio.astype(np.float32)
 
 
-def frame_centres_s(n_frames: int = N_FRAMES) -> np.ndarray:
-    """Centre time of each frame in seconds: (n_frames,) = (t * 1024 + 1024) / 32000."""
-    return (np.arange(n_frames) * HOP + N_FFT / 2) / SAMPLE_RATE
+def frame_centres_s(n_frames: int | None = None, time_pool: int = 1) -> np.ndarray:
+    """Centre time in seconds of each (model) frame: (n_frames,).
+
+    With ``time_pool = 1`` frame ``t`` is a feature frame, centred at ``(t * 1024 + 1024) /
+    32000`` s. A model that averages groups of ``time_pool`` feature frames
+    (``paperlib.training.data.pool_input``) has frame ``t`` centred at the mean of its group's
+    centres, ``((t * p + (p - 1) / 2) * 1024 + 1024) / 32000``. ``n_frames`` defaults to the
+    frames of a 10-s clip at that pooling, ``311 // time_pool``. This is the one place that maps
+    frames to seconds.
+    """
+    if time_pool < 1:
+        raise ValueError(f"time_pool must be >= 1, got {time_pool!r}")
+    count = N_FRAMES // time_pool if n_frames is None else n_frames
+    first_input_frame = np.arange(count) * time_pool + (time_pool - 1) / 2
+    return (first_input_frame * HOP + N_FFT / 2) / SAMPLE_RATE
+
+
+def time_pool_for(n_frames: int) -> int:
+    """The ``time_pool`` whose pooled 10-s clip has ``n_frames`` frames (311 -> 1, 155 -> 2).
+
+    Raises:
+        ValueError: no pooling of the 311 feature frames gives ``n_frames``.
+    """
+    for pool in range(1, N_FRAMES + 1):
+        if N_FRAMES // pool == n_frames:
+            return pool
+    raise ValueError(
+        f"{n_frames} frames is not 311 // p for any pooling p: expected the frames of a 10-s clip"
+    )
 
 
 def weak_targets(labels: list[str]) -> np.ndarray:

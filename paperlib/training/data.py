@@ -23,6 +23,8 @@ __all__ = [
     "Split",
     "feature_path_for_snr",
     "load_split",
+    "open_feature_file",
+    "pool_input",
 ]
 
 
@@ -64,6 +66,39 @@ class Split:
     snr_db: int
 
 
+def pool_input(x: np.ndarray, time_pool: int = 1, mel_pool: int = 1) -> np.ndarray:
+    """Average non-overlapping groups of ``time_pool`` frames and ``mel_pool`` mel bins.
+
+    The model's input resolution is a profile setting (``model.time_pool``, ``model.mel_pool``):
+    the feature file always holds the paper's 311 x 64 log-mels, and a cheaper profile averages
+    them on loading. Trailing frames or bins that do not fill a group are dropped, so model
+    frame ``t`` covers the input frames ``t * time_pool .. (t + 1) * time_pool - 1``.
+
+    Args:
+        x: (N, T, F) features.
+        time_pool, mel_pool: group sizes (>= 1).
+
+    Returns:
+        (N, T // time_pool, F // mel_pool) float32; ``x`` itself (as float32) when both are 1.
+
+    Raises:
+        ValueError: a group size < 1 or larger than the axis it pools.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    n, t, f = x.shape
+    if time_pool < 1 or mel_pool < 1 or time_pool > t or mel_pool > f:
+        raise ValueError(
+            f"pooling (time_pool={time_pool}, mel_pool={mel_pool}) does not fit input (T={t}, "
+            f"F={f}): expected 1 <= time_pool <= T and 1 <= mel_pool <= F"
+        )
+    if time_pool == 1 and mel_pool == 1:
+        return x
+    t_out, f_out = t // time_pool, f // mel_pool
+    trimmed = x[:, : t_out * time_pool, : f_out * mel_pool]
+    pooled = trimmed.reshape(n, t_out, time_pool, f_out, mel_pool).mean(axis=(2, 4))
+    return np.ascontiguousarray(pooled, dtype=np.float32)
+
+
 def feature_path_for_snr(workspace: Path, snr_db: int) -> Path:
     """The feature file of ``snr_db`` in ``workspace``, checked to exist.
 
@@ -83,7 +118,9 @@ def feature_path_for_snr(workspace: Path, snr_db: int) -> Path:
     return path
 
 
-def _open(path: Path) -> h5py.File:
+def open_feature_file(path: Path) -> h5py.File:
+    """Open a complete feature file for reading (errors name the file and what is wrong)."""
+    path = Path(path)
     if not path.is_file():
         raise MissingFeaturesError(f"feature file {path} does not exist")
     try:
@@ -103,16 +140,20 @@ def _open(path: Path) -> h5py.File:
 
 def present_folds(feature_path: Path) -> list[int]:
     """Folds that have clips in the feature file (sorted)."""
-    with _open(Path(feature_path)) as handle:
+    with open_feature_file(Path(feature_path)) as handle:
         return sorted(int(f) for f in np.unique(handle["folds"][:]))
 
 
-def load_split(feature_path: Path | str, held_out_fold: int) -> Split:
+def load_split(
+    feature_path: Path | str, held_out_fold: int, *, time_pool: int = 1, mel_pool: int = 1
+) -> Split:
     """Load the training folds and the held-out fold, standardised with training-fold stats.
 
     Args:
         feature_path: the HDF5 feature file of one SNR.
         held_out_fold: the validation fold (1..4).
+        time_pool, mel_pool: input pooling after standardisation (see :func:`pool_input`);
+            the split's ``x_*`` are then (N, T // time_pool, F // mel_pool).
 
     Returns:
         The :class:`Split`.
@@ -123,7 +164,7 @@ def load_split(feature_path: Path | str, held_out_fold: int) -> Split:
         FoldNotPresentError: the fold has no clips or no statistics (lists the present folds).
     """
     feature_path = Path(feature_path)
-    with _open(feature_path) as handle:
+    with open_feature_file(feature_path) as handle:
         try:
             folds = handle["folds"][:].astype(np.int64)
             present = sorted(int(f) for f in np.unique(folds))
@@ -157,7 +198,7 @@ def load_split(feature_path: Path | str, held_out_fold: int) -> Split:
             f"stats (F,); got {features.shape}, {folds.shape}, {mean.shape}"
         )
     safe_std = np.where(std > 0, std, 1.0).astype(np.float32)
-    standardised = ((features - mean) / safe_std).astype(np.float32)
+    standardised = pool_input((features - mean) / safe_std, time_pool, mel_pool)
     val = folds == held_out_fold
     return Split(
         x_train=np.ascontiguousarray(standardised[~val]),

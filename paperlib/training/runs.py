@@ -33,6 +33,7 @@ class RunKey:
         fold: held-out (validation) fold.
         alpha: reconstruction weight (0.0 for the baselines).
         width, decoder_activation, attention: model variant (defaults for the baselines).
+        time_pool, mel_pool: input pooling (``model.time_pool``, ``model.mel_pool``).
         train: the training settings that affect the numbers.
         data: the data settings that made the feature file.
         plan_sha256: the plan hash recorded in the feature file.
@@ -45,6 +46,8 @@ class RunKey:
     width: float
     decoder_activation: str
     attention: str
+    time_pool: int
+    mel_pool: int
     train: dict[str, Any]
     data: dict[str, Any]
     plan_sha256: str
@@ -111,6 +114,8 @@ def run_key(
             else defaults.decoder_activation
         ),
         attention=profile.model.attention if has_decoder else defaults.attention,
+        time_pool=int(profile.model.time_pool),
+        mel_pool=int(profile.model.mel_pool),
         train=train,
         data=data,
         plan_sha256=str(plan_sha256),

@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 import pandas as pd
 import torch
@@ -45,7 +44,7 @@ from torch.nn import functional as F
 from paperlib.config import Profile, to_dict
 from paperlib.metrics import clip_metrics
 from paperlib.progress import progress_bar
-from paperlib.training.data import Split, load_split
+from paperlib.training.data import Split, load_split, open_feature_file
 from paperlib.training.provenance import (
     atomic_write_bytes,
     atomic_write_json,
@@ -131,7 +130,7 @@ def resolve_device(name: str) -> torch.device:
 
 
 def _plan_sha(feature_path: Path) -> str:
-    with h5py.File(feature_path, "r") as handle:
+    with open_feature_file(feature_path) as handle:
         return str(handle.attrs.get("plan_sha256", ""))
 
 
@@ -331,7 +330,6 @@ def train_run(
         raise ValueError(f"unknown model {model!r}; valid models: {', '.join(MODEL_NAMES)}")
     workspace = Path(workspace)
     feature_path = Path(feature_path) if feature_path else feature_path_for_snr(workspace, snr_db)
-    split = load_split(feature_path, fold)  # validates the file and the fold first
     key = run_key(
         profile,
         model=model,
@@ -341,6 +339,8 @@ def train_run(
         alpha=alpha,
         decoder_activation=decoder_activation,
     )
+    # validates the file and the fold; pools the input to the model's resolution
+    split = load_split(feature_path, fold, time_pool=key.time_pool, mel_pool=key.mel_pool)
     run_dir = key.run_dir(workspace)
     if (run_dir / METRICS_FILE).is_file():
         return load_run(run_dir)
