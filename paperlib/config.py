@@ -48,6 +48,12 @@ class DataConfig:
     """Seed of the fold assignment, the mixture plan and the pocket corpus."""
     workers: int = 0
     """Processes for rendering and features; 0 means one per CPU core."""
+    exclude_bad: bool = False
+    """Leave out source files the check finds unusable (listed in the data manifest) instead
+    of stopping with the table of problems (``data --exclude-bad``)."""
+    keep_recordings_in_one_fold: bool = False
+    """Deal backgrounds to folds by TAU recording (``identifier``), so no recording is heard
+    in two folds; off in the paper's recipe."""
 
 
 @dataclass(frozen=True)

@@ -120,10 +120,10 @@ def test_stale_state_of_other_model_in_run_dir_refused(setup):
     profile, ws, _ = setup
     gmp = train_run(profile, ws, model="GMP", snr_db=20, fold=1, progress=False)
     from paperlib.training import run_key
-    from paperlib.training.trainer import _plan_sha
+    from paperlib.training.trainer import _features_sha
 
     key = run_key(profile, model="GAP", snr_db=20, fold=1,
-                  plan_sha256=_plan_sha(paths.feature_file(ws, 20)))  # fmt: skip
+                  features_sha256=_features_sha(paths.feature_file(ws, 20)))  # fmt: skip
     key.run_dir(ws).mkdir(parents=True)
     (key.run_dir(ws) / "state.pt").write_bytes((gmp.run_dir / "state.pt").read_bytes())
     with pytest.raises(CheckpointMismatchError, match="GMP"):

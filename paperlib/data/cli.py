@@ -18,8 +18,18 @@ from paperlib.data.pipeline import STAGES
 
 COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
     "pocket": (("pocket",), "synthesise the offline pocket corpus (FSDKaggle2018/TAU2019 layouts)"),
-    "plan": (("pocket", "plan"), "write the mixture plan (folds, backgrounds, events, onsets)"),
-    "render": (("pocket", "plan", "render"), "render the mixtures at every SNR of the profile"),
+    "check": (
+        ("pocket", "check"),
+        "read and check every listed source file once; report every problem in one table",
+    ),
+    "plan": (
+        ("pocket", "check", "plan"),
+        "write the mixture plan (folds, backgrounds, events, onsets)",
+    ),
+    "render": (
+        ("pocket", "check", "plan", "render"),
+        "render the mixtures at every SNR of the profile",
+    ),
     "features": (STAGES, "compute the log-mel HDF5 file of every SNR"),
     "all": (STAGES, "run every stage (each skipped when up to date)"),
 }

@@ -49,7 +49,6 @@ from paperlib.training.provenance import (
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
-    file_sha256,
     git_commit,
     versions,
 )
@@ -129,9 +128,13 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _plan_sha(feature_path: Path) -> str:
-    with open_feature_file(feature_path) as handle:
-        return str(handle.attrs.get("plan_sha256", ""))
+def _features_sha(feature_path: Path) -> str:
+    """SHA-256 of the feature file (checked to be a complete one), hashed once per version."""
+    from paperlib.fingerprint import cached_sha256
+
+    with open_feature_file(feature_path):
+        pass
+    return cached_sha256(feature_path)
 
 
 def _spec_dict(model: torch.nn.Module) -> dict[str, Any]:
@@ -150,7 +153,19 @@ def _torch_save(payload: dict[str, Any], path: Path) -> None:
 
 
 def _load_state(path: Path, expected_spec: dict[str, Any]) -> dict[str, Any]:
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    from paperlib.models.checkpoint import CheckpointError, load_torch_file
+
+    try:
+        state = load_torch_file(path)
+    except CheckpointError as error:
+        raise CheckpointError(
+            f"{error}; delete it to train this run from the first epoch"
+        ) from None
+    if not isinstance(state, dict) or not {"spec", "model", "epoch"} <= set(state):
+        raise CheckpointError(
+            f"{path}: not a training state (expected the keys spec, model, epoch, ...); "
+            "delete it to train this run from the first epoch"
+        )
     found = state.get("spec", {})
     if found != expected_spec:
         raise CheckpointMismatchError(
@@ -273,8 +288,13 @@ def load_run(run_dir: Path) -> RunResult:
     if not metrics_path.is_file():
         raise FileNotFoundError(f"run {run_dir} is not complete: {metrics_path} is missing")
     metrics = json.loads(metrics_path.read_text())
+    for name in ("micro_ap", "macro_ap", "roc_auc"):  # strict JSON holds NaN as null
+        metrics[name] = math.nan if metrics.get(name) is None else metrics[name]
+    metrics["per_class_ap"] = {
+        k: math.nan if v is None else v for k, v in metrics.get("per_class_ap", {}).items()
+    }
     config = yaml.safe_load((run_dir / CONFIG_FILE).read_text())
-    key = RunKey(**config["run"])
+    key = RunKey.from_dict(config["run"])
     log = pd.read_csv(run_dir / LOG_FILE)
     return RunResult(run_dir.name, run_dir, key, metrics, log, cached=True)
 
@@ -297,6 +317,7 @@ def train_run(
     resume_from: Path | None = None,
     device: str | None = None,
     progress: bool = True,
+    wait: bool = True,
 ) -> RunResult:
     """Train (or resume, or fetch from the cache) one model on one SNR and held-out fold.
 
@@ -313,6 +334,9 @@ def train_run(
             from; it must hold the same model, size and variant.
         device: override ``profile.train.device``.
         progress: show a tqdm progress bar (stderr).
+        wait: when another process is training the same run (same run id, same workspace),
+            wait for it and return its result; ``False`` raises
+            :class:`~paperlib.locking.LockedError` instead.
 
     Returns:
         The :class:`RunResult` of the finished run.
@@ -321,9 +345,11 @@ def train_run(
         MissingFeaturesError, FeatureFileError, FoldNotPresentError: bad feature file or fold.
         CheckpointMismatchError: ``resume_from`` (or a stale state in the run directory)
             holds another model or size; nothing is overwritten.
+        CheckpointError: a ``state.pt`` that is truncated or not a training state.
+        LockedError: another process trains this run and ``wait`` is false.
         ValueError: an unknown model name or device.
     """
-    from paperlib.models import MODEL_NAMES, build_model, save_model
+    from paperlib.models import MODEL_NAMES
     from paperlib.training.data import feature_path_for_snr
 
     if model not in MODEL_NAMES:
@@ -335,7 +361,7 @@ def train_run(
         model=model,
         snr_db=snr_db,
         fold=fold,
-        plan_sha256=_plan_sha(feature_path),
+        features_sha256=_features_sha(feature_path),
         alpha=alpha,
         decoder_activation=decoder_activation,
     )
@@ -344,7 +370,31 @@ def train_run(
     run_dir = key.run_dir(workspace)
     if (run_dir / METRICS_FILE).is_file():
         return load_run(run_dir)
+    from paperlib.locking import workspace_lock
 
+    # one process per run directory: a second one waits, then finds the finished run
+    with workspace_lock(workspace, f"run-{key.run_id}", what=f"run {key.run_id}", wait=wait):
+        if (run_dir / METRICS_FILE).is_file():
+            return load_run(run_dir)
+        return _train_locked(
+            profile, key, split, feature_path, run_dir, resume_from, device, progress
+        )
+
+
+def _train_locked(
+    profile: Profile,
+    key: RunKey,
+    split: Split,
+    feature_path: Path,
+    run_dir: Path,
+    resume_from: Path | None,
+    device: str | None,
+    progress: bool,
+) -> RunResult:
+    """The body of :func:`train_run` once the run's lock is held."""
+    from paperlib.models import build_model, save_model
+
+    model = key.model
     cfg = profile.train
     dev = resolve_device(device or cfg.device)
     _set_threads(cfg.num_threads)
@@ -379,7 +429,7 @@ def train_run(
             "versions": versions(),
             "git_commit": git_commit(),
             "feature_file": str(feature_path),
-            "feature_sha256": file_sha256(feature_path),
+            "feature_sha256": key.features_sha256,  # the hash in the run key: what was used
             "device": str(dev),
             "torch_threads": torch.get_num_threads(),
         },
