@@ -387,6 +387,7 @@ def run_stages(
     workspace = Path(workspace) if workspace is not None else paths.workspace_dir(profile.name)
     ensure_writable_dir(paths.data_dir(workspace))
     with workspace_lock(workspace, "data", what=f"the data of workspace {workspace}"):
+        atomic.clean_orphans(paths.data_dir(workspace))  # left by a killed earlier run
         runner = _Stages(profile, workspace, progress)
         for stage in STAGES:
             if stage in stages:

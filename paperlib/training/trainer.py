@@ -419,6 +419,9 @@ def _train_locked(
         state = _load_state(run_dir / STATE_FILE, spec)
 
     run_dir.mkdir(parents=True, exist_ok=True)
+    from paperlib.atomic import clean_orphans
+
+    clean_orphans(run_dir)  # temporaries of a killed earlier attempt
     if not (run_dir / CONFIG_FILE).is_file():
         config = {"run_id": key.run_id, "run": key.as_dict(), "profile": to_dict(profile)}
         atomic_write_text(run_dir / CONFIG_FILE, yaml.safe_dump(config, sort_keys=False))
