@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from paperlib import atomic
 from paperlib.book.errors import ChapterFailedError
 from paperlib.progress import PROGRESS_ENV
 
@@ -104,10 +105,7 @@ class Manifest:
         self.save()
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps(self.entries, indent=1, sort_keys=True))
-        os.replace(tmp, self.path)
+        atomic.write_json(self.path, self.entries)
 
 
 def _strip_ansi(text: str) -> str:

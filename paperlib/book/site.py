@@ -12,7 +12,6 @@ Layout under an output root ``R`` (the repository root for ``make book``)::
 from __future__ import annotations
 
 import filecmp
-import os
 import shutil
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import yaml
 
+from paperlib import atomic
 from paperlib.book.errors import BookError
 
 BOOK_FILES: tuple[str, ...] = ("_config.yml", "_toc.yml")
@@ -82,10 +82,8 @@ def copy_if_changed(src: Path, dest: Path) -> bool:
     """Copy ``src`` to ``dest`` unless the contents are equal (keeps Sphinx's build incremental)."""
     if dest.is_file() and filecmp.cmp(src, dest, shallow=False):
         return False
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dest)
+    with atomic.atomic_path(dest) as tmp:
+        shutil.copyfile(src, tmp)
     return True
 
 
@@ -93,10 +91,7 @@ def write_if_changed(dest: Path, text: str) -> bool:
     """Write ``text`` to ``dest`` atomically unless it already holds exactly that."""
     if dest.is_file() and dest.read_text() == text:
         return False
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, dest)
+    atomic.write_text(dest, text)
     return True
 
 

@@ -8,7 +8,6 @@ book came from.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import platform
 from dataclasses import asdict, dataclass, field
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import paperlib
+from paperlib import atomic
 
 PACKAGES: tuple[str, ...] = (
     "torch",
@@ -100,10 +100,7 @@ class StatusRecord:
 
     def save(self, path: Path) -> None:
         """Write the record as JSON atomically."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=1, default=str))
-        os.replace(tmp, path)
+        atomic.write_json(path, asdict(self))
 
 
 def _seconds(value: float | None) -> str:
