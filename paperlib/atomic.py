@@ -139,10 +139,15 @@ def atomic_path(path: Path, *, durable: bool = False) -> Iterator[Path]:
             tmp.unlink(missing_ok=True)
 
 
+def _write_file(path: Path, data: bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(data)
+
+
 def write_bytes(path: Path, data: bytes, *, durable: bool = False) -> Path:
     """Write ``data`` to ``path`` atomically (see :func:`atomic_path`); returns ``path``."""
-    with atomic_path(path, durable=durable) as tmp, open(tmp, "wb") as handle:
-        handle.write(data)
+    with atomic_path(path, durable=durable) as tmp:
+        _write_file(tmp, data)
     return Path(path)
 
 

@@ -67,7 +67,7 @@ def test_dcase_source_reads_the_configured_folders(prepared, tmp_path: Path) -> 
     assert (
         products.plan_path.read_bytes() == paths.plan_file(ws).read_bytes()
     )  # same sources, same plan
-    with pytest.raises(ValueError, match=r"data\.source='tape'"):
+    with pytest.raises(ValueError, match=r"data\.source must be pocket or dcase, got 'tape'"):
         source_dirs(profile_with_overrides(profile, {"data.source": "tape"}), tmp_path)
 
 

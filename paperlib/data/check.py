@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,7 +83,8 @@ def scan_audio(task: tuple[str, float]) -> tuple[str, list[int] | None, dict[str
     try:
         audio, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
     except (RuntimeError, ValueError, TypeError, EOFError, sf.LibsndfileError) as error:
-        return path, signature, {**facts, "error": str(error)}
+        text = re.sub(r"^Error opening <[^>]*>: ", "", str(error))  # the in-memory buffer
+        return path, signature, {**facts, "error": text}
     frames, channels = audio.shape
     facts.update(rate=int(rate), channels=int(channels), frames=int(frames))
     facts["duration_s"] = frames / rate if rate else 0.0
@@ -188,7 +190,8 @@ class SourceCheck:
         }
 
     def raise_for_errors(self, *, table_path: Path | None = None) -> None:
-        """Raise :class:`SourceProblemsError` listing every error, if there is one."""
+        """Raise :class:`SourceProblemsError` listing every problem (errors first), if there is
+        an error."""
         if self.errors.empty:
             return
         where = f" (also written to {table_path})" if table_path else ""
@@ -196,7 +199,7 @@ class SourceCheck:
         raise SourceProblemsError(
             f"{files} source file(s) cannot be used{where}; fix them, or leave them out with "
             "--exclude-bad (profile: data.exclude_bad: true), which records them in the data "
-            f"manifest:\n{format_problems(self.errors)}"
+            f"manifest:\n{format_problems(self.problems)}"
         )
 
 
@@ -295,3 +298,53 @@ def check_sources(
             for name, line in zip(frame[column], frame["line"], strict=True)
         ]
     return SourceCheck(Path(fsd_dir), Path(tau_dir), events, backgrounds, table, len(todo))
+
+
+@dataclass(frozen=True)
+class PlanReport:
+    """What a plan means for training and validation (see :func:`plan_report`).
+
+    Attributes:
+        coverage: :func:`~paperlib.data.plan.class_coverage` (class, held-out fold, training
+            and validation clips).
+        missing: the rows of ``coverage`` with no training or no validation clip
+            (:func:`~paperlib.data.plan.missing_classes`).
+        split_recordings: TAU recordings whose segments back mixtures of several folds.
+        recordings: TAU recordings the plan uses.
+    """
+
+    coverage: pd.DataFrame
+    missing: pd.DataFrame
+    split_recordings: int
+    recordings: int
+
+
+def plan_report(
+    plan: pd.DataFrame, backgrounds: pd.DataFrame, folds: tuple[int, ...] = (1, 2, 3, 4)
+) -> PlanReport:
+    """Class coverage per held-out fold and the recordings split across folds of a plan.
+
+    Args:
+        plan: a plan; backgrounds: rows with ``filename`` and ``identifier`` (the TAU listing);
+        folds: the held-out folds of interest (the grid's).
+    """
+    from paperlib.data.plan import class_coverage, missing_classes, split_recordings
+
+    coverage = class_coverage(plan, tuple(folds))
+    split, used = split_recordings(plan, backgrounds)
+    return PlanReport(coverage, missing_classes(coverage), split, used)
+
+
+def format_missing(missing: pd.DataFrame) -> str:
+    """One line per held-out fold listing the classes without training or validation clips."""
+    lines = []
+    for fold, rows in missing.groupby("held_out_fold"):
+        for side in ("training", "validation", "both"):
+            names = rows.loc[rows["missing"] == side, "class"].tolist()
+            if names:
+                what = "training or validation" if side == "both" else side
+                lines.append(
+                    f"  fold {fold} held out: {len(names)} class(es) with no {what} clip: "
+                    + ", ".join(names)
+                )
+    return "\n".join(lines)

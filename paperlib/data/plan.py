@@ -311,8 +311,8 @@ def class_coverage(plan: pd.DataFrame, folds: tuple[int, ...] = (1, 2, 3, 4)) ->
 def missing_classes(coverage: pd.DataFrame) -> pd.DataFrame:
     """Rows of :func:`class_coverage` where a class has no training or no validation clip,
     with a column ``missing`` (``training``, ``validation`` or ``both``)."""
-    train, val = coverage["train_clips"] == 0, coverage["val_clips"] == 0
-    out = coverage[train | val].copy()
+    out = coverage[(coverage["train_clips"] == 0) | (coverage["val_clips"] == 0)].copy()
+    train, val = out["train_clips"] == 0, out["val_clips"] == 0
     out["missing"] = np.where(train & val, "both", np.where(train, "training", "validation"))
     return out.reset_index(drop=True)
 

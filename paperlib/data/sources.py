@@ -364,7 +364,7 @@ def audio_problems(
         out.append(
             problem(
                 "silent",
-                f"the {used} (the part mixtures use) are silent (RMS "
+                f"the {used} (the part mixtures use) is silent (RMS "
                 f"{facts['rms_used']:.2e}); expected RMS >= {SILENCE_RMS:g}",
             )
         )

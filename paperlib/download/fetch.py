@@ -180,12 +180,24 @@ class ResumableDownloader:
                     leave=True,
                 ) as bar,
             ):
+                have = offset
                 for chunk in _chunks(response):
+                    self.bytes_received += len(chunk)
+                    if have + len(chunk) > self.size:  # never past the published size
+                        log.warning(
+                            "%s: the server sends more than the %d bytes the record declares; "
+                            "stopped there (the checksum decides)",
+                            url,
+                            self.size,
+                        )
+                        chunk = chunk[: self.size - have]
                     handle.write(chunk)
                     self._digest.update(chunk)
                     self._hashed += len(chunk)
-                    self.bytes_received += len(chunk)
+                    have += len(chunk)
                     bar.update(len(chunk))
+                    if have >= self.size:
+                        break
         got = self._part_size()
         if got < self.size:
             raise _Incomplete(f"response ended at {got:,} of {self.size:,} bytes")

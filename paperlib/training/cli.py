@@ -13,10 +13,10 @@ def _profile(args: argparse.Namespace) -> Profile:
     return load_profile_with_overrides(args.profile, args.set or [])
 
 
-def _workspace(profile: Profile) -> Path:
+def _workspace(profile: Profile, args: argparse.Namespace) -> Path:
     from paperlib import paths
 
-    return paths.workspace_dir(profile.name)
+    return Path(args.workspace) if args.workspace else paths.workspace_dir(profile.name)
 
 
 def _prepare(profile: Profile, workspace: Path, progress: bool) -> None:
@@ -29,7 +29,7 @@ def _train(args: argparse.Namespace) -> int:
     from paperlib.training.trainer import train_run
 
     profile = _profile(args)
-    workspace = _workspace(profile)
+    workspace = _workspace(profile, args)
     if args.features is None and args.prepare:
         if args.snr not in profile.data.snrs:
             from paperlib.training.data import feature_path_for_snr
@@ -48,6 +48,7 @@ def _train(args: argparse.Namespace) -> int:
         feature_path=args.features,
         resume_from=args.resume,
         progress=not args.no_progress,
+        wait=args.wait,
     )
     summary = {k: result.metrics[k] for k in ("micro_ap", "macro_ap", "roc_auc", "best_epoch")}
     print(json.dumps({"run_id": result.run_id, "run_dir": str(result.run_dir), **summary}))
@@ -59,7 +60,7 @@ def _grid(args: argparse.Namespace) -> int:
     from paperlib.training.grid import run_grid
 
     profile = _profile(args)
-    workspace = _workspace(profile)
+    workspace = _workspace(profile, args)
     if args.prepare:
         _prepare(profile, workspace, not args.no_progress)
     table = run_grid(
@@ -70,6 +71,7 @@ def _grid(args: argparse.Namespace) -> int:
         folds=tuple(args.folds) if args.folds else None,
         include_ablation=args.ablation,
         progress=not args.no_progress,
+        wait=args.wait,
     )
     print(f"{table['run_id'].nunique()} runs; results in {paths.results_dir(workspace)}")
     return 0
@@ -90,6 +92,18 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help="do not prepare the data first (the feature files must exist)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--workspace",
+        default=None,
+        help="workspace folder (default: workspace/<profile>, or $PAPERLIB_WORKSPACE/<profile>)",
+    )
+    parser.add_argument(
+        "--no-wait",
+        dest="wait",
+        action="store_false",
+        help="stop with an error instead of waiting when another process is training the same "
+        "run or running a grid on this workspace",
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
