@@ -228,3 +228,21 @@ def test_full_disk_while_training_exits_2_with_the_path(tiny_run, tmp_path, monk
     err = capsys.readouterr().err
     assert err.startswith(f"error: no space left on the device while writing {ws}")
     assert err.count("\n") == 1
+
+
+def test_full_disk_anywhere_else_is_still_one_line(tiny_run, tmp_path, monkeypatch, capsys):
+    _, ws = tiny_run
+    from paperlib.training import trainer
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(ws / "somewhere.bin"))
+
+    monkeypatch.setattr(trainer, "train_run", full)
+    code = main(["train", "--profile", str(tmp_path / "tiny.yaml"), "--workspace", str(ws),
+                 "--model", "GMP", "--snr", "20", "--fold", "1", "--no-prepare"])  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"error: no space left on the device while writing {ws / 'somewhere.bin'}; free some "
+        "space or use a workspace on another disk (--workspace)\n"
+    )

@@ -12,6 +12,7 @@ from) and :class:`ChecksumError` names the file, the expected and the actual MD5
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -33,6 +34,19 @@ class ChecksumError(ValueError):
 
 class DownloadError(OSError):
     """A download failed for good (HTTP error, or the connection kept dropping)."""
+
+
+@contextlib.contextmanager
+def _disk_errors(path: Path) -> Iterator[None]:
+    """A full disk while receiving ``path`` is one error naming it."""
+    try:
+        yield
+    except OSError as error:
+        from paperlib.atomic import disk_full_error, is_disk_full
+
+        if is_disk_full(error):
+            raise disk_full_error(path) from error
+        raise
 
 
 class _Incomplete(Exception):
@@ -168,6 +182,7 @@ class ResumableDownloader:
             self._sync_digest(offset)
             self.part_path.parent.mkdir(parents=True, exist_ok=True)
             with (
+                _disk_errors(self.part_path),
                 open(self.part_path, mode) as handle,
                 tqdm(
                     total=self.size,

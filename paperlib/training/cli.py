@@ -51,7 +51,11 @@ def _train(args: argparse.Namespace) -> int:
         wait=args.wait,
     )
     summary = {k: result.metrics[k] for k in ("micro_ap", "macro_ap", "roc_auc", "best_epoch")}
-    print(json.dumps({"run_id": result.run_id, "run_dir": str(result.run_dir), **summary}))
+    from paperlib.atomic import json_safe  # strict JSON: NaN is null
+
+    print(
+        json.dumps(json_safe({"run_id": result.run_id, "run_dir": str(result.run_dir), **summary}))
+    )
     return 0
 
 
