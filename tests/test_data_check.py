@@ -170,6 +170,10 @@ def test_cli_check_reports_then_exclude_bad_goes_on(damaged, tmp_path, capsys) -
     assert "excluded (7 file(s), recorded in the data manifest)" in out
     assert "background recordings used are split across folds" in out
     assert not paths.plan_file(tmp_path).exists()  # check plans in memory only
+    assert main([*args, "--exclude-bad"]) == 0
+    assert "ran: nothing (all up to date)" in capsys.readouterr().out  # cached per file
+    assert main([*args, "--exclude-bad", "--force"]) == 0
+    assert "ran: check" in capsys.readouterr().out  # --force reads every file again
 
 
 def test_one_origin_per_workspace(damaged, tmp_path, capsys) -> None:

@@ -227,6 +227,7 @@ def check_sources(
     cache_path: Path | None = None,
     workers: int = 0,
     progress: bool = True,
+    rescan: bool = False,
 ) -> SourceCheck:
     """List both datasets and read every listed file once; collect every problem.
 
@@ -235,6 +236,7 @@ def check_sources(
         cache_path: the :class:`~paperlib.fingerprint.StatCache` file of the scan facts (none:
             every file is read).
         workers: processes (0: one per core); progress: show a progress bar.
+        rescan: read every file even if the cache has it (the cache is then refreshed).
 
     Returns:
         The :class:`SourceCheck` (it raises nothing for bad files: see
@@ -256,7 +258,7 @@ def check_sources(
     facts: dict[str, dict[str, Any]] = {}
     todo = []
     for path, used in jobs.items():
-        hit = cache.get(Path(path)) if cache else None
+        hit = cache.get(Path(path)) if cache and not rescan else None
         if hit is None:
             todo.append((path, used))
         else:

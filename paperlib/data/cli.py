@@ -152,7 +152,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument(
             "--force",
             action="store_true",
-            help=f"run the {name!r} stage even if the manifest says it is up to date (render still keeps complete WAVs)",
+            help=f"run the {name!r} stage even if the manifest says it is up to date "
+            "(check: read every file again; render still keeps complete WAVs)",
         )
         p.add_argument(
             "--exclude-bad",

@@ -217,7 +217,7 @@ class _Stages:
             )
             self._done("pocket", key)
 
-    def source_check(self) -> SourceCheck:
+    def source_check(self, rescan: bool = False) -> SourceCheck:
         """The source check (every listed file read once; cached per file), made once.
 
         Writes the problem table to ``check.csv`` and the files left out to the manifest.
@@ -226,7 +226,7 @@ class _Stages:
             SourceProblemsError: a file that cannot be used, unless ``data.exclude_bad``
                 (the message holds every problem).
         """
-        if self._check is not None:
+        if self._check is not None and not rescan:
             return self._check
         find_fsd_csv(self.fsd)  # a clear error for a missing folder before anything else
         result = check_sources(
@@ -235,9 +235,12 @@ class _Stages:
             cache_path=paths.data_dir(self.ws) / SCAN_CACHE,
             workers=self.profile.data.workers,
             progress=self.progress,
+            rescan=rescan,
         )
         table = paths.data_dir(self.ws) / CHECK_TABLE
-        atomic.write_text(table, result.problems.to_csv(index=False))
+        text = result.problems.to_csv(index=False)
+        if not table.is_file() or table.read_text() != text:
+            atomic.write_text(table, text)
         if not self.profile.data.exclude_bad:
             result.raise_for_errors(table_path=table)
         excluded = result.excluded()
@@ -254,7 +257,8 @@ class _Stages:
         return result
 
     def check(self, force: bool = False) -> None:
-        if self.source_check().scanned or force:
+        """The source check; ``force`` reads every file again instead of trusting the cache."""
+        if self.source_check(rescan=force).scanned:
             self.ran.append("check")
 
     def plan_key(self) -> str:

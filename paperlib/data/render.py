@@ -241,7 +241,8 @@ def _stamp(folder: Path) -> dict[str, str]:
 
 def _prepare_folder(folder: Path, keys: Mapping[str, str]) -> int:
     """Remove the WAVs of mixtures whose key changed or that left the plan, then stamp the
-    folder with ``keys``; returns how many mixtures still need rendering there."""
+    folder with ``keys``; returns how many mixtures lack a file there (to be rendered; the
+    workers also redo files that exist but are truncated)."""
     ensure_writable_dir(folder)
     atomic.clean_orphans(folder)  # temporaries of a render that was killed
     old = _stamp(folder)
@@ -254,7 +255,10 @@ def _prepare_folder(folder: Path, keys: Mapping[str, str]) -> int:
     if old != dict(keys):
         atomic.write_json(folder / STAMP_NAME, {"render_version": RENDER_VERSION,
                                                 "mixtures": dict(keys)})  # fmt: skip
-    return sum(not all(is_complete(track_path(folder, name, t)) for t in TRACKS) for name in keys)
+    present = {entry.name for entry in os.scandir(folder)}
+    return sum(
+        not all(track_path(folder, name, t).name in present for t in TRACKS) for name in keys
+    )
 
 
 BYTES_PER_TRACK = CLIP_SAMPLES * 4 + 80
