@@ -220,7 +220,13 @@ def check_ranges(config: Any, section: str) -> None:
     for f in dataclasses.fields(config):
         rule = _RULES.get(f"{section}.{f.name}")
         value = getattr(config, f.name)
-        if rule is not None and not rule[0](value):
+        if rule is None:
+            continue
+        try:
+            ok = bool(rule[0](value))
+        except (TypeError, ValueError, AttributeError):  # a value of the wrong type
+            ok = False
+        if not ok:
             raise ConfigError(f"{section}.{f.name} must be {rule[1]}, got {value!r}")
 
 

@@ -42,10 +42,13 @@ from paperlib.fingerprint import StatCache, stat_signature
 
 __all__ = [
     "SCAN_CACHE_KIND",
+    "PlanReport",
     "SourceCheck",
     "SourceProblemsError",
     "check_sources",
+    "format_missing",
     "format_problems",
+    "plan_report",
     "scan_audio",
 ]
 
