@@ -390,8 +390,19 @@ def test_headers_show_each_profiles_last_run_from_the_history(book: Path) -> Non
     runner.run_book("smoke", source=book, assignments=["train.epochs=2"], **quiet)
     executed = nbformat.read(str(book / "_build" / "book" / "chapters" / "01_a.ipynb"), 4)
     header = next(c.source for c in executed.cells if "run-cost" in c.metadata.get("tags", []))
-    assert "`smoke (modified)` (shown here)" in header and "- `smoke`: **" in header
+    assert "`smoke, modified` (shown here)" in header and "- `smoke`: **" in header
     assert executed.cells[0].source == "# 01_a" and executed.cells[1].source == header
     history = json.loads((book / "_build" / "runner" / "run_history.json").read_text())
     assert history["smoke"]["01_a"]["seconds"] == pytest.approx(first.chapters[0].seconds, abs=0.01)
-    assert set(history) == {"smoke", "smoke (modified)"}
+    assert set(history) == {"smoke", "smoke, modified"}
+
+
+def test_one_chapter_alone_runs_even_when_unchanged(book: Path) -> None:
+    quiet = {"build": False, "echo": lambda _line: None}
+    runner.run_book("smoke", source=book, **quiet)
+    again = runner.run_book("smoke", source=book, only="02_b", **quiet)
+    assert [c.state for c in again.chapters] == ["reused", "executed"]
+    assert [c.state for c in runner.run_book("smoke", source=book, **quiet).chapters] == [
+        "reused",
+        "reused",
+    ]

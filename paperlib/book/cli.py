@@ -29,7 +29,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="run a GPU profile (paper) on a machine without a GPU",
     )
-    parser.add_argument("--only", metavar="CHAPTER", help="execute just this chapter (e.g. 06)")
+    parser.add_argument(
+        "--only",
+        metavar="CHAPTER",
+        help="execute just this chapter (e.g. 06), even if unchanged (make chapter CH=06)",
+    )
     parser.add_argument(
         "--set",
         dest="assignments",

@@ -62,10 +62,10 @@ def select_chapters(notebooks: Sequence[Path], only: str | None) -> list[Path]:
 
 
 def profile_label(settings: preflight.Settings) -> str:
-    """How pages and logs name the profile: ``smoke``, or ``smoke (modified)`` when the
+    """How pages and logs name the profile: ``smoke``, or ``smoke, modified`` when the
     chapters received a YAML file (``--set section.key=value`` overrides, or a profile file)."""
     name = settings.profile.name
-    return name if settings.profile_parameter == name else f"{name} (modified)"
+    return name if settings.profile_parameter == name else f"{name}, modified"
 
 
 def book_repository(source: Path) -> Repository | None:
@@ -101,8 +101,9 @@ def run_book(
         profile: profile name (``pocket``, ``smoke``, ``paper``) or YAML path.
         source: folder with ``_config.yml``, ``_toc.yml``, ``chapters/`` (default: repo root).
         output: folder under which ``_build/`` goes (default: ``source``).
-        only: execute just this chapter (others keep their executed copies; the HTML is built
-            only if every other chapter was executed in this output folder before).
+        only: execute just this chapter, even if its inputs are unchanged (the others keep
+            their executed copies; the HTML is built only if every other chapter was executed
+            in this output folder before).
         assignments: ``--set`` items: ``name=value`` notebook parameters or
             ``section.key=value`` profile overrides.
         allow_cpu: run a ``requires_gpu`` profile without a GPU.
@@ -156,7 +157,8 @@ def run_book(
             notebook, profile_hash=profile_hash, parameters=parameters, library_hash=library_hash
         )
         previous = manifest.entries.get(chapter, {}).get("seconds")
-        if manifest.reusable(chapter, key, executed):
+        forced = only is not None and notebook in selected  # `make chapter` always runs it
+        if not forced and manifest.reusable(chapter, key, executed):
             record.chapters.append(ChapterStatus(chapter, "reused", 0.0, previous))
             line.finish(f"[book] {chapter}: reused (inputs unchanged)")
         elif notebook not in selected:
