@@ -20,7 +20,7 @@ import yaml
 from paperlib import cli
 from paperlib.book import colab, launch, pages, runner
 from paperlib.book.console import ChapterLine, ProgressWatcher
-from paperlib.book.errors import BookError
+from paperlib.book.errors import BookError, ChapterFailedError
 from paperlib.book.execute import execute_chapter
 from paperlib.book.site import tree_config
 from paperlib.book.status import ChapterRun, RunHistory
@@ -395,6 +395,18 @@ def test_headers_show_each_profiles_last_run_from_the_history(book: Path) -> Non
     history = json.loads((book / "_build" / "runner" / "run_history.json").read_text())
     assert history["smoke"]["01_a"]["seconds"] == pytest.approx(first.chapters[0].seconds, abs=0.01)
     assert set(history) == {"smoke", "smoke, modified"}
+
+
+def test_a_failing_chapter_ends_its_line(book: Path) -> None:
+    nb = nbformat.read(str(book / "chapters" / "02_b.ipynb"), as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("1 / 0"))
+    nbformat.write(nb, str(book / "chapters" / "02_b.ipynb"))
+    lines: list[str] = []
+    with pytest.raises(ChapterFailedError):
+        runner.run_book("smoke", source=book, build=False, echo=lines.append)
+    assert lines[-1] == "[book] 02_b: failed (smoke)" and lines[0].startswith(
+        "[book] 01_a: executed"
+    )
 
 
 def test_one_chapter_alone_runs_even_when_unchanged(book: Path) -> None:

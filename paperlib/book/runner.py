@@ -169,15 +169,19 @@ def run_book(
             line.finish(f"[book] {chapter}: {state}")
         else:
             manifest.forget(chapter)
-            seconds = execute_chapter(
-                notebook,
-                executed,
-                parameters=parameters,
-                cell_timeout_s=timeout,
-                cwd=notebook.parent,
-                failed_dir=layout.failed,
-                progress=_progress_line(line, chapter, label) if line.live else None,
-            )
+            try:
+                seconds = execute_chapter(
+                    notebook,
+                    executed,
+                    parameters=parameters,
+                    cell_timeout_s=timeout,
+                    cwd=notebook.parent,
+                    failed_dir=layout.failed,
+                    progress=_progress_line(line, chapter, label) if line.live else None,
+                )
+            except BaseException:
+                line.finish(f"[book] {chapter}: failed ({label})")
+                raise
             run = ChapterRun(label, seconds, StatusRecord.now(), device)
             manifest.record(chapter, key, run)
             history.record(run, chapter)
