@@ -24,6 +24,7 @@ import torch
 
 from paperlib import paths
 from paperlib.config import Profile
+from paperlib.progress import progress_bar
 from paperlib.training.provenance import atomic_write_text
 from paperlib.training.runs import MODEL_WITH_DECODER
 from paperlib.training.trainer import RunResult, train_run
@@ -176,7 +177,7 @@ def run_grid(
         workspace: the profile's workspace; the feature files must exist there.
         models, snrs, folds, alphas: override the profile's lists.
         include_ablation: also run the Table V cells (α values, linear decoder).
-        progress: progress bars (one per cell).
+        progress: progress bars (one over the cells, one per cell's training).
         wait: wait for a cell (or the results tables) another process is busy with, instead
             of raising :class:`~paperlib.locking.LockedError`.
 
@@ -220,7 +221,14 @@ def run_grid(
 
         results = [load_run(d) for d in run_dirs]
     else:
-        results = [_run_cell(profile, workspace, cell, None, progress, wait) for cell in cells]
+        results = []
+        bar = progress_bar(progress=progress, total=len(cells), desc="grid", unit="run")
+        try:
+            for cell in cells:
+                results.append(_run_cell(profile, workspace, cell, None, progress, wait))
+                bar.update()
+        finally:
+            bar.close()
     table, per_class = _tidy(results, profile)
     out = paths.results_dir(workspace)
     from paperlib.atomic import clean_orphans

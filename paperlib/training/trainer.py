@@ -481,6 +481,7 @@ def _fit(
         total=epochs * n_batches,
         initial=(start_epoch - 1) * n_batches,
         desc=key.run_id,
+        unit="batch",
         file=sys.stderr,
         mininterval=1.0,
         leave=False,
