@@ -8,7 +8,8 @@ finished cells and the ablation reuses the Table IV 2APAE cell.
 
 Devices: with several CUDA GPUs the cells run in a process pool, one cell per GPU at a time;
 otherwise (CPU, one GPU) they run one after another in this process. Only the 0/1-GPU path is
-tested (no multi-GPU machine was available).
+tested (no multi-GPU machine was available). ``engine="ray"`` runs the pending cells as tasks on
+a Ray cluster instead (:mod:`paperlib.training.engines`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import torch
 
 from paperlib import paths
 from paperlib.config import Profile
+from paperlib.training.engines import check_engine_options, run_on_ray
 from paperlib.training.provenance import atomic_write_text
 from paperlib.training.runs import MODEL_WITH_DECODER
 from paperlib.training.trainer import RunResult, train_run
@@ -144,6 +146,9 @@ def run_grid(
     alphas: tuple[float, ...] | None = None,
     include_ablation: bool = True,
     progress: bool = True,
+    engine: str = "local",
+    address: str | None = None,
+    cpus_per_cell: float | None = None,
 ) -> pd.DataFrame:
     """Run (or fetch from the cache) every cell and write the tidy results tables.
 
@@ -153,6 +158,11 @@ def run_grid(
         models, snrs, folds, alphas: override the profile's lists.
         include_ablation: also run the Table V cells (α values, linear decoder).
         progress: progress bars (one per cell).
+        engine: ``local`` (this machine, the default) or ``ray`` (a task per pending cell on a
+            Ray cluster; see :mod:`paperlib.training.engines`).
+        address, cpus_per_cell: ray engine only: the cluster to join (``None`` starts a local
+            Ray instance, ``auto`` joins the one running on this machine) and the CPUs per cell
+            (default 1; a CUDA profile asks for one GPU per cell).
 
     Returns:
         The tidy table written to ``paths.results_dir(workspace)/results.csv``: one row per
@@ -162,6 +172,7 @@ def run_grid(
         (clip, class) pairs in the validation fold: the micro-AP of chance). ``per_class_ap.csv`` beside it has
         ``..., class, ap, run_id``.
     """
+    check_engine_options(engine, address=address, cpus_per_cell=cpus_per_cell)
     workspace = Path(workspace)
     cells = grid_cells(
         profile,
@@ -172,7 +183,10 @@ def run_grid(
         include_ablation=include_ablation,
     )
     n_gpus = torch.cuda.device_count() if profile.train.device != "cpu" else 0
-    if n_gpus > 1:
+    if engine == "ray":
+        results = run_on_ray(profile, workspace, cells, address=address,
+                             cpus_per_cell=cpus_per_cell, progress=progress)  # fmt: skip
+    elif n_gpus > 1:
         queue = multiprocessing.get_context("spawn").Queue()
         for i in range(n_gpus):
             queue.put(f"cuda:{i}")
