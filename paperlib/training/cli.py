@@ -60,23 +60,34 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _grid(args: argparse.Namespace) -> int:
+    import sys
+
     from paperlib import paths
+    from paperlib.training.engines import EngineError, GridCellError, check_engine_options
     from paperlib.training.grid import run_grid
 
+    check_engine_options(args.engine, address=args.address, cpus_per_cell=args.cpus_per_cell)
     profile = _profile(args)
     workspace = _workspace(profile, args)
     if args.prepare:
         _prepare(profile, workspace, not args.no_progress)
-    table = run_grid(
-        profile,
-        workspace,
-        models=tuple(args.models) if args.models else None,
-        snrs=tuple(args.snrs) if args.snrs else None,
-        folds=tuple(args.folds) if args.folds else None,
-        include_ablation=args.ablation,
-        progress=not args.no_progress,
-        wait=args.wait,
-    )
+    try:
+        table = run_grid(
+            profile,
+            workspace,
+            models=tuple(args.models) if args.models else None,
+            snrs=tuple(args.snrs) if args.snrs else None,
+            folds=tuple(args.folds) if args.folds else None,
+            include_ablation=args.ablation,
+            progress=not args.no_progress,
+            engine=args.engine,
+            address=args.address,
+            cpus_per_cell=args.cpus_per_cell,
+            wait=args.wait,
+        )
+    except EngineError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1 if isinstance(error, GridCellError) else 2
     print(f"{table['run_id'].nunique()} runs; results in {paths.results_dir(workspace)}")
     return 0
 
@@ -135,5 +146,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="include the Table V cells (α values, linear decoder)",
+    )
+    grid.add_argument(
+        "--engine",
+        default="local",
+        help="where the cells run: local (this machine, default) or ray (a Ray cluster; "
+        "needs the 'cluster' extra)",
+    )
+    grid.add_argument(
+        "--address",
+        default=None,
+        help="ray engine: the cluster to join (auto = the one running on this machine, or "
+        "HOST:PORT of its head); without it a local Ray instance is started",
+    )
+    grid.add_argument(
+        "--cpus-per-cell",
+        type=float,
+        default=None,
+        metavar="N",
+        help="ray engine: CPUs per cell (default 1); a CUDA profile asks for one GPU per cell",
     )
     grid.set_defaults(handler=_grid)

@@ -8,7 +8,8 @@ finished cells and the ablation reuses the Table IV 2APAE cell.
 
 Devices: with several CUDA GPUs the cells run in a process pool, one cell per GPU at a time;
 otherwise (CPU, one GPU) they run one after another in this process. Only the 0/1-GPU path is
-tested (no multi-GPU machine was available).
+tested (no multi-GPU machine was available). ``engine="ray"`` runs the pending cells as tasks on
+a Ray cluster instead (:mod:`paperlib.training.engines`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import torch
 from paperlib import paths
 from paperlib.config import Profile
 from paperlib.progress import progress_bar
+from paperlib.training.engines import check_engine_options, run_on_ray
 from paperlib.training.provenance import atomic_write_text
 from paperlib.training.runs import MODEL_WITH_DECODER
 from paperlib.training.trainer import RunResult, train_run
@@ -169,6 +171,9 @@ def run_grid(
     include_ablation: bool = True,
     progress: bool = True,
     wait: bool = True,
+    engine: str = "local",
+    address: str | None = None,
+    cpus_per_cell: float | None = None,
 ) -> pd.DataFrame:
     """Run (or fetch from the cache) every cell and write the tidy results tables.
 
@@ -180,6 +185,11 @@ def run_grid(
         progress: progress bars (one over the cells, one per cell's training).
         wait: wait for a cell (or the results tables) another process is busy with, instead
             of raising :class:`~paperlib.locking.LockedError`.
+        engine: ``local`` (this machine, the default) or ``ray`` (a task per pending cell on a
+            Ray cluster; see :mod:`paperlib.training.engines`).
+        address, cpus_per_cell: ray engine only: the cluster to join (``None`` starts a local
+            Ray instance, ``auto`` joins the one running on this machine) and the CPUs per cell
+            (default 1; a CUDA profile asks for one GPU per cell).
 
     Returns:
         The tidy table written to ``paths.results_dir(workspace)/results.csv``: one row per
@@ -192,6 +202,7 @@ def run_grid(
         (:func:`merge_results`): a subset grid (``models=("GMP",)``) updates its own cells and
         keeps the others; the returned table has only the cells of this call.
     """
+    check_engine_options(engine, address=address, cpus_per_cell=cpus_per_cell)
     workspace = Path(workspace)
     cells = grid_cells(
         profile,
@@ -202,7 +213,10 @@ def run_grid(
         include_ablation=include_ablation,
     )
     n_gpus = torch.cuda.device_count() if profile.train.device != "cpu" else 0
-    if n_gpus > 1:
+    if engine == "ray":
+        results = run_on_ray(profile, workspace, cells, address=address,
+                             cpus_per_cell=cpus_per_cell, progress=progress)  # fmt: skip
+    elif n_gpus > 1:
         queue = multiprocessing.get_context("spawn").Queue()
         for i in range(n_gpus):
             queue.put(f"cuda:{i}")
