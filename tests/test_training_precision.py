@@ -56,7 +56,9 @@ def test_each_precision_trains_and_tf32_is_fp32_on_cpu(name: str) -> None:
 
 
 def test_unknown_precision_is_refused_naming_the_valid_ones() -> None:
-    with pytest.raises(ValueError, match=r"unknown precision 'fp16'; valid values: fp32, tf32, bf16"):
+    with pytest.raises(
+        ValueError, match=r"unknown precision 'fp16'; valid values: fp32, tf32, bf16"
+    ):
         Precision("fp16", torch.device("cpu"))
 
 
