@@ -220,7 +220,7 @@ def paper_tables(model_or_spec: nn.Module | ModelSpec) -> dict[str, pd.DataFrame
 
     Rows follow the paper's rows; each output size is recorded by a forward hook. Table III
     has one row more than the paper's: the average pooling of the last decoder block, which the
-    authors' code has and the paper's table omits (its label says so).
+    authors' code has and the paper's table omits (its label ends in "(code)").
 
     Returns:
         ``{"Table I": df, "Table II": df, "Table III": df}``, each with columns ``layer``,
@@ -270,7 +270,7 @@ def paper_tables(model_or_spec: nn.Module | ModelSpec) -> dict[str, pd.DataFrame
         watch("Table III", block.convs, _block_label(block))
         if not isinstance(block.pool, nn.Identity):
             # the paper's Table III has no pooling row after its last block; the code pools
-            note = " (authors' code; not in the paper's Table III)" if i == last else ""
+            note = " (code)" if i == last else ""
             watch("Table III", block.pool, pool_label + note)
     try:
         _run(model, device)
