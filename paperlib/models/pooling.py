@@ -24,8 +24,8 @@ POOLING_KINDS: tuple[str, ...] = ("max", "avg", "gwrp")
 def _rank_weights_float64(n: int, decay: float) -> torch.Tensor:
     """decay^r / sum_r decay^r for r = 0..n-1: (n,) float64 on the CPU, built once per (n, decay).
 
-    Float64 on purpose: in bfloat16 0.9998 rounds to 1.0 (every weight 1, so GWRP would be
-    GAP), and in float16 0.9998**r underflows long before r = 311 * 64. Cached: do not modify.
+    Float64 on purpose: in bfloat16 (and float16) 0.9998 rounds to 1.0, every weight becomes 1
+    and GWRP would be GAP. Cached: do not modify.
     """
     ranks = torch.arange(n, dtype=torch.float64)
     weights = torch.pow(torch.tensor(decay, dtype=torch.float64), ranks)
