@@ -26,6 +26,9 @@ import yaml
 PROFILE_NAMES: tuple[str, ...] = ("pocket", "paper", "smoke")
 """Profiles shipped with the package (``paperlib/profiles/<name>.yaml``)."""
 
+PRECISIONS: tuple[str, ...] = ("fp32", "tf32", "bf16")
+"""Values of ``train.precision`` (see :mod:`paperlib.training.precision`)."""
+
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -114,9 +117,17 @@ class TrainConfig:
     """Seed of weight initialisation and of the per-epoch shuffling."""
     num_threads: int = 0
     """CPU threads for torch; 0 leaves torch's default."""
+    precision: str = "fp32"
+    """Arithmetic of training and scoring: ``fp32`` (plain float32, as the authors trained;
+    reproduces the paper), ``tf32`` (TF32 tensor cores on CUDA; identical to fp32 on a CPU) or
+    ``bf16`` (bfloat16 autocast of the trunks). Heads, losses and metrics stay float32."""
 
     def __post_init__(self) -> None:
         check_ranges(self, "train")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(
+                f"train.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
+            )
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ book came from.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import platform
 from dataclasses import asdict, dataclass, field
@@ -234,6 +235,4 @@ class RunHistory:
     def save(self) -> None:
         """Write the history atomically."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps(self.entries, indent=1))
-        os.replace(tmp, self.path)
+        atomic.write_json(self.path, self.entries)

@@ -3,8 +3,11 @@
 For each mixture (paper Section IV-A, Kong et al. 2019):
 
 * background: first 10 s, channels averaged, resampled to 32 kHz, scaled to RMS 1;
-* each event: its first ``offset_s - onset_s`` seconds (<= 2 s), resampled, scaled to RMS
-  ``10 ** (snr / 20)`` over those samples, placed at ``onset_s`` in a silent 10-s event track;
+* each event: the whole source file, channels averaged, resampled to 32 kHz, scaled to RMS
+  ``10 ** (snr / 20)`` over the **whole file**, and only then cut to its first
+  ``offset_s - onset_s`` seconds (<= 2 s) and placed at ``onset_s`` in a silent 10-s event
+  track (Kong's ``create_mixed_audio.py`` normalises the full clip, then truncates; so an
+  event whose loud part lies after its first 2 s enters the mixture below the nominal SNR);
 * both tracks are divided by the largest absolute sample of the pair; the mixture is their mean.
 
 Outputs, per SNR folder ``paths.mixtures_dir(ws, snr)``: ``<name>.wav`` (mixture),
@@ -51,8 +54,10 @@ from paperlib.data.plan import read_plan
 
 TRACKS: tuple[str, ...] = ("mixture", "events", "background")
 STAMP_NAME = "render.json"
-RENDER_VERSION = 1
-"""Bumped when the rendering arithmetic changes (part of the stamp)."""
+RENDER_VERSION = 2
+"""Bumped when the rendering arithmetic changes (part of the folder stamp and of the data
+pipeline's render cache key, so a workspace rendered by an older version is rendered again).
+2: event levels over the whole source file (1: over the cut samples)."""
 
 
 def track_path(folder: Path, mixture: str, track: str = "mixture") -> Path:
@@ -78,8 +83,10 @@ def mix_tracks(
 
     Args:
         background: (320000,) background at 32 kHz (any level, RMS > 0).
-        events: ``(samples (m,), start_sample)`` per event, cut already, RMS > 0.
-        snr_db: event RMS relative to the background RMS, dB.
+        events: ``(samples (m,), start_sample, source_rms)`` per event: the samples cut
+            already, and the RMS (> 0) of the event's whole source file at 32 kHz mono, which
+            the level refers to. Each event is multiplied by ``10 ** (snr / 20) / source_rms``.
+        snr_db: event level relative to the background RMS, dB (over each whole source file).
 
     Returns:
         ``(mixture, events_track, background_track)``, each (320000,) float32, where both
@@ -89,9 +96,9 @@ def mix_tracks(
     bg_track = background / rms(background)
     ev_track = np.zeros_like(bg_track)
     gain = 10.0 ** (snr_db / 20.0)
-    for samples, start in events:
+    for samples, start, source_rms in events:
         samples = np.asarray(samples, dtype=np.float64)
-        ev_track[start : start + samples.size] += samples * (gain / rms(samples))
+        ev_track[start : start + samples.size] += samples * (gain / source_rms)
     peak = max(np.abs(ev_track).max(), np.abs(bg_track).max())
     ev_track, bg_track = ev_track / peak, bg_track / peak
     mixture = (ev_track + bg_track) / 2
@@ -134,24 +141,39 @@ def load_background(path: Path) -> np.ndarray:
     return audio
 
 
-def load_event(path: Path, seconds: float, *, mixture: str = "") -> np.ndarray:
-    """First ``seconds`` of an event clip, mono 32 kHz: (round(seconds * 32000),) float32.
+def load_event_source(path: Path, *, mixture: str = "") -> np.ndarray:
+    """A whole event clip, mono 32 kHz: (n,) float32 (its level is measured over all of it).
 
     Raises:
-        AudioFormatError: unreadable.  SilentAudioError: the cut part has RMS < 1e-5.
+        AudioFormatError: unreadable.  SilentAudioError: the whole clip has RMS < 1e-5.
     """
-    n = round(seconds * SAMPLE_RATE)
-    audio = load_mono(path, max_seconds=seconds)[:n]
-    if audio.size < n:
-        audio = np.pad(audio, (0, n - audio.size))
+    audio = load_mono(path)
     level = rms(audio)
     if level < SILENCE_RMS:
         where = f" (used by mixture {mixture})" if mixture else ""
         raise SilentAudioError(
-            f"{path}: the first {seconds:.3f} s of this event are silent "
-            f"(RMS {level:.2e}){where}; expected RMS >= {SILENCE_RMS:g}"
+            f"{path}: this event is silent (RMS {level:.2e} over the whole "
+            f"{audio.size / SAMPLE_RATE:.3f} s clip){where}; expected RMS >= {SILENCE_RMS:g}"
         )
     return audio
+
+
+def cut_event(audio: np.ndarray, seconds: float) -> np.ndarray:
+    """The first ``seconds`` of a 32-kHz clip: (round(seconds * 32000),), zero-padded if short."""
+    n = round(seconds * SAMPLE_RATE)
+    cut = np.asarray(audio[:n], dtype=np.float32)
+    return np.pad(cut, (0, n - cut.size)) if cut.size < n else cut
+
+
+def load_event(path: Path, seconds: float, *, mixture: str = "") -> np.ndarray:
+    """First ``seconds`` of an event clip, mono 32 kHz: (round(seconds * 32000),) float32.
+
+    The samples as decoded (not scaled); the whole clip is decoded and checked for silence.
+
+    Raises:
+        AudioFormatError: unreadable.  SilentAudioError: the whole clip has RMS < 1e-5.
+    """
+    return cut_event(load_event_source(path, mixture=mixture), seconds)
 
 
 def render_mixture(task: MixtureTask) -> int:
@@ -167,13 +189,14 @@ def render_mixture(task: MixtureTask) -> int:
     if not todo:
         return 0
     background = load_background(Path(task.background))
-    cache: dict[tuple[str, float], np.ndarray] = {}
+    sources: dict[str, tuple[np.ndarray, float]] = {}  # path -> (whole clip, its RMS)
     events = []
     for source, onset, offset in task.events:
-        key = (source, round(offset - onset, 6))
-        if key not in cache:
-            cache[key] = load_event(Path(source), offset - onset, mixture=task.name)
-        events.append((cache[key], round(onset * SAMPLE_RATE)))
+        if source not in sources:
+            whole = load_event_source(Path(source), mixture=task.name)
+            sources[source] = (whole, rms(whole))
+        whole, level = sources[source]
+        events.append((cut_event(whole, offset - onset), round(onset * SAMPLE_RATE), level))
     for snr, folder in todo:
         outputs = mix_tracks(background, events, snr)
         for track, audio in zip(TRACKS, outputs, strict=True):

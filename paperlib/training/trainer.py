@@ -10,7 +10,7 @@ paper).
 Run directory (``paths.runs_dir(ws)/<run id>``, see :mod:`paperlib.training.runs`)::
 
     config.yaml      the full profile plus the run key
-    provenance.json  versions, git commit, feature file and its SHA-256, device
+    provenance.json  versions, git commit, feature file and its SHA-256, device, precision
     log.csv          one row per completed epoch (LOG_COLUMNS)
     state.pt         last completed epoch: model, optimiser, scheduler, RNG, log, best
     best.pt          model of the best epoch (paperlib.models.save_model)
@@ -24,7 +24,6 @@ run: shuffling uses a generator seeded per epoch and the RNG state travels in th
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import math
@@ -45,6 +44,7 @@ from paperlib.config import Profile, to_dict
 from paperlib.metrics import clip_metrics
 from paperlib.progress import progress_bar
 from paperlib.training.data import Split, load_split, open_feature_file
+from paperlib.training.precision import Precision
 from paperlib.training.provenance import (
     atomic_write_bytes,
     atomic_write_json,
@@ -211,8 +211,9 @@ def train_step(
     *,
     alpha: float,
     device: torch.device,
+    precision: str = "fp32",
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One optimisation step (bf16 autocast on CUDA; the loss itself in fp32).
+    """One optimisation step in ``precision`` (the heads and the loss always in fp32).
 
     Args:
         net: a paperlib model (2APAE adds the α-weighted reconstruction MSE).
@@ -221,16 +222,19 @@ def train_step(
         y: (B, K) weak targets on ``device``.
         alpha: MSE weight (used only when the model returns a ``reconstruction``).
         device: where ``net`` lives.
+        precision: ``fp32``, ``tf32`` or ``bf16`` (see :mod:`paperlib.training.precision`).
 
     Returns:
         ``(outputs, loss, bce, mse)``.
     """
-    with _autocast(device):
-        out = net(x)
-    loss, bce, mse = _loss_terms(out, x, y, alpha, "reconstruction" in out)
-    optimiser.zero_grad(set_to_none=True)
-    loss.backward()
-    optimiser.step()
+    scope = Precision(precision, device)
+    with scope.backends():
+        with scope.autocast():
+            out = net(x)
+        loss, bce, mse = _loss_terms(out, x, y, alpha, "reconstruction" in out)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
     return out, loss, bce, mse
 
 
@@ -241,6 +245,7 @@ def predict(
     *,
     batch_size: int = 64,
     device: torch.device | str = "cpu",
+    precision: str = "fp32",
 ) -> np.ndarray:
     """Clip probabilities of ``model`` in eval mode.
 
@@ -249,6 +254,7 @@ def predict(
         x: (N, T, F) standardised log-mel.
         batch_size: clips per forward pass.
         device: where to run.
+        precision: ``fp32``, ``tf32`` or ``bf16`` (see :mod:`paperlib.training.precision`).
 
     Returns:
         (N, K) float32 clip probabilities.
@@ -258,18 +264,14 @@ def predict(
     model.eval()
     xs = torch.as_tensor(x)
     outs = []
-    for idx in _batches(len(xs), batch_size, None):
-        batch = xs[idx].to(device, non_blocking=True)
-        with _autocast(device):
-            outs.append(model(batch)["clip_probs"].float().cpu())
+    scope = Precision(precision, device)
+    with scope.backends():
+        for idx in _batches(len(xs), batch_size, None):
+            batch = xs[idx].to(device, non_blocking=True)
+            with scope.autocast():
+                outs.append(model(batch)["clip_probs"].float().cpu())
     model.train(was_training)
     return torch.cat(outs).numpy() if outs else np.zeros((0, 0), np.float32)
-
-
-def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def _write_log(run_dir: Path, rows: list[dict[str, float]]) -> None:
@@ -434,6 +436,7 @@ def _train_locked(
             "feature_file": str(feature_path),
             "feature_sha256": key.features_sha256,  # the hash in the run key: what was used
             "device": str(dev),
+            "precision": cfg.precision,
             "torch_threads": torch.get_num_threads(),
         },
     )
@@ -500,12 +503,16 @@ def _fit(
             for idx in _batches(len(x_train), cfg["batch_size"], generator):
                 idx = idx.to(x_train.device)
                 x, y = x_train[idx], y_train[idx]
-                out, loss, bce, mse = train_step(net, optimiser, x, y, alpha=alpha, device=dev)
+                out, loss, bce, mse = train_step(
+                    net, optimiser, x, y, alpha=alpha, device=dev, precision=cfg["precision"]
+                )
                 sums += np.array([loss.item(), bce.item(), mse.item()]) * len(idx)
                 train_scores.append(out["clip_probs"].detach().float().cpu())
                 train_targets.append(y.cpu())
                 bar.update()
-            val_scores = predict(net, split.x_val, batch_size=eval_batch, device=dev)
+            val_scores = predict(
+                net, split.x_val, batch_size=eval_batch, device=dev, precision=cfg["precision"]
+            )
             val = clip_metrics(split.y_val, val_scores)
             train_ap = clip_metrics(
                 torch.cat(train_targets).numpy(),
