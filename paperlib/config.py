@@ -88,9 +88,7 @@ class ModelConfig:
             )
         if self.attention not in ("authors", "paper"):
             raise ConfigError(f"model.attention must be authors or paper, got {self.attention!r}")
-        for name in ("time_pool", "mel_pool"):
-            if not getattr(self, name) >= 1:
-                raise ConfigError(f"model.{name} must be an integer >= 1, got {getattr(self, name)!r}")
+        check_ranges(self, "model")
 
 
 @dataclass(frozen=True)
@@ -146,6 +144,16 @@ class GridConfig:
     """Also run 2APAE with a linear last decoder layer in the ablation."""
     ablation_snrs: tuple[int, ...] | None = None
     """SNRs of the ablation cells (α values, linear decoder); ``None`` means all of ``snrs``."""
+    repeat_models: tuple[str, ...] = ()
+    """Models trained again with other seeds (``repeat_seeds``) to measure the spread between
+    runs; an ordering of models is only stated when it exceeds that spread."""
+    repeat_seeds: tuple[int, ...] = ()
+    """Extra ``train.seed`` values of the repeated cells (the profile's seed is the first run)."""
+    repeat_snrs: tuple[int, ...] | None = None
+    """SNRs of the repeated cells; ``None`` means the ablation SNRs."""
+    workers: int = 1
+    """Cells trained at once on a CPU (one process each, with ``train.num_threads`` threads);
+    a CUDA grid runs one cell per GPU instead."""
 
     def __post_init__(self) -> None:
         check_ranges(self, "grid")
@@ -216,6 +224,10 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "grid.snrs": (lambda v: len(v) >= 1, "a non-empty list of SNRs"),
     "grid.folds": (lambda v: len(v) >= 1 and all(1 <= k <= 4 for k in v), "a non-empty list of folds 1-4"),
     "grid.alphas": (_items(lambda a: _finite(a) and a >= 0), "a list of numbers >= 0"),
+    "grid.repeat_seeds": (_items(lambda v: v >= 0), "a list of integers >= 0"),
+    "grid.workers": (lambda v: v >= 1, "an integer >= 1"),
+    "model.time_pool": (lambda v: v >= 1, "an integer >= 1 (1: the paper's 311 frames)"),
+    "model.mel_pool": (lambda v: v >= 1, "an integer >= 1 (1: the paper's 64 mel bins)"),
     "book.cell_timeout_s": (lambda v: v >= 1, "an integer >= 1 (seconds)"),
 }  # fmt: skip
 """Range of every numeric (and enumerated) profile field: ``section.key`` -> (test, expected)."""

@@ -24,7 +24,14 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-__all__ = ["ClipMetrics", "MetricInputError", "clip_metrics", "per_class_ap"]
+__all__ = [
+    "ChanceLevels",
+    "ClipMetrics",
+    "MetricInputError",
+    "chance_levels",
+    "clip_metrics",
+    "per_class_ap",
+]
 
 
 class MetricInputError(ValueError):
@@ -117,3 +124,45 @@ def clip_metrics(targets: np.ndarray, scores: np.ndarray) -> ClipMetrics:
         micro = macro = float("nan")
     roc = float(np.mean(auc[has_both])) if has_both.any() else float("nan")
     return ClipMetrics(micro, macro, roc, ap, auc)
+
+
+@dataclass(frozen=True)
+class ChanceLevels:
+    """Micro-AP of two scorers that ignore the audio, on one validation fold.
+
+    Attributes:
+        positive_share: share of positive (clip, class) pairs in the validation fold: the
+            expected micro-AP of a scorer that ranks the pairs at random.
+        class_frequency: micro-AP of a scorer that gives every validation clip the training
+            folds' class frequencies (on imbalanced data it is far above ``positive_share``).
+    """
+
+    positive_share: float
+    class_frequency: float
+
+    @property
+    def micro_ap(self) -> float:
+        """The chance level: the better of the two scorers."""
+        return max(self.positive_share, self.class_frequency)
+
+
+def chance_levels(train_targets: np.ndarray, val_targets: np.ndarray) -> ChanceLevels:
+    """The two audio-blind chance scorers of :class:`ChanceLevels`.
+
+    Args:
+        train_targets: (N_train, K) binary weak labels of the training folds.
+        val_targets: (N_val, K) binary weak labels of the validation fold.
+
+    Raises:
+        MetricInputError: non-binary targets, or a different number of classes.
+    """
+    train_targets = np.asarray(train_targets)
+    val_targets = np.asarray(val_targets)
+    if train_targets.ndim != 2 or train_targets.shape[1:] != val_targets.shape[1:]:
+        raise MetricInputError(
+            f"expected train and validation targets with the same classes (N, K); got "
+            f"{train_targets.shape} and {val_targets.shape}"
+        )
+    frequencies = np.broadcast_to(train_targets.mean(axis=0), val_targets.shape)
+    scored = clip_metrics(val_targets, np.ascontiguousarray(frequencies, dtype=np.float64))
+    return ChanceLevels(float(np.mean(val_targets)), scored.micro_ap)

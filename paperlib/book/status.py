@@ -235,4 +235,4 @@ class RunHistory:
     def save(self) -> None:
         """Write the history atomically."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        atomic.write_json(self.path, self.entries)
+        atomic.write_text(self.path, json.dumps(self.entries, indent=1))  # keeps build order

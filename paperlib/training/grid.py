@@ -43,6 +43,12 @@ __all__ = [
 ]
 
 METRICS: tuple[str, ...] = ("micro_ap", "macro_ap", "roc_auc")
+CHANCE_COLUMNS: tuple[str, ...] = (
+    "chance_positive_share",
+    "chance_class_frequency",
+    "chance_micro_ap",
+)
+"""Micro-AP of the audio-blind scorers of each run (:func:`paperlib.metrics.chance_levels`)."""
 RESULTS_FILE = "results.csv"
 PER_CLASS_FILE = "per_class_ap.csv"
 
@@ -56,6 +62,8 @@ class Cell:
     fold: int
     alpha: float | None = None
     decoder_activation: str | None = None
+    seed: int | None = None
+    """``None``: the profile's ``train.seed``; else a repeat with this seed."""
 
     def kwargs(self) -> dict[str, Any]:
         return {
@@ -64,7 +72,17 @@ class Cell:
             "fold": self.fold,
             "alpha": self.alpha,
             "decoder_activation": self.decoder_activation,
+            "seed": self.seed,
         }
+
+    @property
+    def relative_cost(self) -> float:
+        """Rough training cost relative to GMP (measured on the pocket CPU benchmark): the
+        process pool starts the most expensive cells first so that its workers end together."""
+        return CELL_COST.get(self.model, 1.0)
+
+
+CELL_COST: dict[str, float] = {"2APAE": 4.0, "AtrousAP": 1.6, "GWRP": 1.5, "GAP": 1.0, "GMP": 1.0}
 
 
 def grid_cells(
@@ -79,7 +97,9 @@ def grid_cells(
     """The cells of the grid, without duplicates, in a stable order (SNR, fold, model).
 
     The ablation cells (2APAE with other α values or a linear decoder) belong to 2APAE: a grid
-    whose ``models`` leave 2APAE out has none.
+    whose ``models`` leave 2APAE out has none. The repeats (``grid.repeat_models`` with each of
+    ``grid.repeat_seeds``, on ``grid.repeat_snrs``) run with the ablation (``include_ablation``)
+    and only for models of the grid.
 
     Raises:
         ValueError: an unknown model name (the valid ones are listed).
@@ -96,6 +116,7 @@ def grid_cells(
     folds = tuple(folds or grid.folds)
     alphas = tuple(grid.alphas if alphas is None else alphas)
     ablation_snrs = snrs if grid.ablation_snrs is None else tuple(grid.ablation_snrs)
+    repeat_snrs = ablation_snrs if grid.repeat_snrs is None else tuple(grid.repeat_snrs)
     base_alpha = float(profile.train.alpha)
     base_decoder = profile.model.decoder_activation
     cells: dict[Cell, None] = {}
@@ -111,6 +132,12 @@ def grid_cells(
                     cells[Cell(MODEL_WITH_DECODER, snr, fold, float(alpha), base_decoder)] = None
                 if profile.grid.linear_decoder:
                     cells[Cell(MODEL_WITH_DECODER, snr, fold, base_alpha, "linear")] = None
+            if include_ablation and snr in repeat_snrs:
+                for model in (m for m in grid.repeat_models if m in models):
+                    variant = (base_alpha, base_decoder) if model == MODEL_WITH_DECODER else (None, None)
+                    for seed in grid.repeat_seeds:
+                        if seed != profile.train.seed:
+                            cells[Cell(model, snr, fold, *variant, seed=int(seed))] = None
     return list(cells)
 
 
@@ -138,6 +165,43 @@ def _run_cell_on_worker_gpu(profile: Profile, workspace: Path, cell: Cell) -> Pa
     return _run_cell(profile, workspace, cell, _DEVICE_QUEUE, False).run_dir
 
 
+def _run_cell_in_worker(profile: Profile, workspace: Path, cell: Cell, wait: bool) -> Path:
+    return _run_cell(profile, workspace, cell, "cpu", False, wait).run_dir
+
+
+def _run_cells_in_processes(
+    profile: Profile, workspace: Path, cells: list[Cell], progress: bool, wait: bool
+) -> list[RunResult]:
+    """Train ``cells`` on the CPU in ``grid.workers`` processes, the costliest first.
+
+    Each process trains one cell at a time with ``train.num_threads`` torch threads (one
+    thread per process is both the fastest and the most robust use of a small machine: torch's
+    threads spin and slow down when another process is busy). Results come back in the order
+    of ``cells``; a failing cell raises after the pool has stopped.
+    """
+    from paperlib.training.engines import split_complete
+    from paperlib.training.trainer import load_run
+
+    done, pending = split_complete(profile, workspace, cells)  # finished cells stay here
+    bar = progress_bar(
+        progress=progress, total=len(cells), initial=len(done), desc="grid", unit="run"
+    )
+    context = multiprocessing.get_context("spawn")
+    workers = min(profile.grid.workers, max(len(pending), 1))
+    try:
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+            futures = {
+                pool.submit(_run_cell_in_worker, profile, workspace, cell, wait): cell
+                for cell in sorted(pending, key=lambda c: -c.relative_cost)
+            }
+            for future in concurrent.futures.as_completed(futures):
+                done[futures[future]] = load_run(future.result())
+                bar.update()
+    finally:
+        bar.close()
+    return [done[cell] for cell in cells]
+
+
 def _tidy(results: list[RunResult], profile: Profile) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows, per_class = [], []
     for result in results:
@@ -150,11 +214,13 @@ def _tidy(results: list[RunResult], profile: Profile) -> tuple[pd.DataFrame, pd.
             "fold": m["fold"],
             "alpha": alpha,
             "decoder_activation": m["decoder_activation"],
+            "seed": int(result.key.train["seed"]),
         }
         data = {"features_sha256": result.key.features_sha256}
+        chance = {name: m.get(name, float("nan")) for name in CHANCE_COLUMNS}
         for metric in METRICS:
             rows.append({**ident, "metric": metric, "value": m[metric], "run_id": result.run_id,
-                         "val_class_prior": m["val_class_prior"], **data})  # fmt: skip
+                         "val_class_prior": m["val_class_prior"], **chance, **data})  # fmt: skip
         for name, ap in m["per_class_ap"].items():
             per_class.append({**ident, "class": name, "ap": ap, "run_id": result.run_id, **data})
     return pd.DataFrame(rows), pd.DataFrame(per_class)
@@ -234,6 +300,8 @@ def run_grid(
         from paperlib.training.trainer import load_run
 
         results = [load_run(d) for d in run_dirs]
+    elif profile.grid.workers > 1 and n_gpus == 0:
+        results = _run_cells_in_processes(profile, workspace, cells, progress, wait)
     else:
         results = []
         bar = progress_bar(progress=progress, total=len(cells), desc="grid", unit="run")
@@ -256,7 +324,15 @@ def run_grid(
     return table
 
 
-IDENTITY: tuple[str, ...] = ("profile", "model", "snr_db", "fold", "alpha", "decoder_activation")
+IDENTITY: tuple[str, ...] = (
+    "profile",
+    "model",
+    "snr_db",
+    "fold",
+    "alpha",
+    "decoder_activation",
+    "seed",
+)
 """Columns that name a grid cell in the results tables."""
 
 
@@ -271,7 +347,7 @@ def merge_results(old: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFrame:
         return new.reset_index(drop=True)
 
     def ident(frame: pd.DataFrame) -> pd.Series:
-        rows = frame[list(IDENTITY)].itertuples(index=False)
+        rows = frame.reindex(columns=list(IDENTITY)).itertuples(index=False)
         return pd.Series(["|".join(map(str, row)) for row in rows], index=frame.index)
 
     keep = ~ident(old).isin(set(ident(new)))

@@ -96,6 +96,7 @@ def run_key(
     features_sha256: str = "",
     alpha: float | None = None,
     decoder_activation: str | None = None,
+    seed: int | None = None,
 ) -> RunKey:
     """The :class:`RunKey` of one cell of ``profile``.
 
@@ -108,12 +109,15 @@ def run_key(
         alpha: 2APAE reconstruction weight; default ``profile.train.alpha``. Forced to 0.0 for
             the baselines (they have no decoder).
         decoder_activation: 2APAE last decoder activation; default the profile's.
+        seed: override ``profile.train.seed`` (as ``train_run(seed=...)``).
     """
     has_decoder = model == MODEL_WITH_DECODER
     defaults = type(profile.model)()
     train = {k: v for k, v in to_dict(profile.train).items() if k not in _TRAIN_KEYS_IGNORED}
     run_alpha = float(profile.train.alpha if alpha is None else alpha) if has_decoder else 0.0
     train["alpha"] = run_alpha
+    if seed is not None:
+        train["seed"] = int(seed)
     return RunKey(
         model=model,
         snr_db=int(snr_db),

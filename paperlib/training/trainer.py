@@ -41,7 +41,7 @@ import yaml
 from torch.nn import functional as F
 
 from paperlib.config import Profile, to_dict
-from paperlib.metrics import clip_metrics
+from paperlib.metrics import chance_levels, clip_metrics
 from paperlib.progress import progress_bar
 from paperlib.training.data import Split, load_split, open_feature_file
 from paperlib.training.precision import Precision
@@ -65,6 +65,7 @@ __all__ = [
 
 LOG_COLUMNS: tuple[str, ...] = (
     "epoch",
+    "step",
     "bce",
     "mse",
     "loss",
@@ -75,7 +76,7 @@ LOG_COLUMNS: tuple[str, ...] = (
     "lr",
     "seconds",
 )
-"""Columns of ``log.csv``: epoch (1-based), mean training loss terms (``mse`` unweighted,
+"""Columns of ``log.csv``: epoch (1-based), optimiser steps taken so far, mean training loss terms (``mse`` unweighted,
 ``loss = bce + α·mse``), training micro-AP (scores collected while training), validation
 micro/macro AP and macro ROC-AUC, learning rate used in the epoch, wall seconds."""
 
@@ -301,6 +302,16 @@ def load_run(run_dir: Path) -> RunResult:
     return RunResult(run_dir.name, run_dir, key, metrics, log, cached=True)
 
 
+def _chance_fields(split: Split) -> dict[str, float]:
+    """``metrics.json`` fields of the two audio-blind scorers (:func:`chance_levels`)."""
+    chance = chance_levels(split.y_train, split.y_val)
+    return {
+        "chance_positive_share": chance.positive_share,
+        "chance_class_frequency": chance.class_frequency,
+        "chance_micro_ap": chance.micro_ap,
+    }
+
+
 def _set_threads(n: int) -> None:
     if n > 0 and torch.get_num_threads() != n:
         torch.set_num_threads(n)
@@ -315,6 +326,7 @@ def train_run(
     fold: int,
     alpha: float | None = None,
     decoder_activation: str | None = None,
+    seed: int | None = None,
     feature_path: Path | None = None,
     resume_from: Path | None = None,
     device: str | None = None,
@@ -331,6 +343,8 @@ def train_run(
         fold: held-out validation fold.
         alpha: 2APAE reconstruction weight (default ``profile.train.alpha``; 0 for baselines).
         decoder_activation: 2APAE last decoder activation (default the profile's).
+        seed: override ``profile.train.seed`` (weight initialisation and shuffling); a
+            repeat of a cell with another seed measures the spread between runs.
         feature_path: use this feature file instead of the workspace's one for ``snr_db``.
         resume_from: a ``state.pt`` (or a run directory) of an interrupted run to continue
             from; it must hold the same model, size and variant.
@@ -356,6 +370,10 @@ def train_run(
 
     if model not in MODEL_NAMES:
         raise ValueError(f"unknown model {model!r}; valid models: {', '.join(MODEL_NAMES)}")
+    if seed is not None:
+        from paperlib.config import replace
+
+        profile = replace(profile, train={"seed": int(seed)})
     workspace = Path(workspace)
     feature_path = Path(feature_path) if feature_path else feature_path_for_snr(workspace, snr_db)
     key = run_key(
@@ -523,6 +541,7 @@ def _fit(
             rows.append(
                 {
                     "epoch": epoch,
+                    "step": epoch * n_batches,
                     "bce": float(bce_mean),
                     "mse": float(mse_mean),
                     "loss": float(loss_mean),
@@ -583,6 +602,7 @@ def _fit(
         "val_clips": len(split.y_val),
         "train_clips": len(split.y_train),
         "val_class_prior": float(split.y_val.mean()),
+        **_chance_fields(split),
     }
     atomic_write_json(run_dir / METRICS_FILE, metrics)
     return RunResult(key.run_id, run_dir, key, metrics, pd.DataFrame(rows), cached=False)
