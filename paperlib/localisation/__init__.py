@@ -41,6 +41,7 @@ from paperlib.localisation.table import (
     localisation_table,
     metric_table,
     prior_statement,
+    prior_wins,
     read_localisation,
     summarise_localisation,
 )
@@ -86,6 +87,7 @@ __all__ = [
     "position_prior",
     "predicted_tags",
     "prior_statement",
+    "prior_wins",
     "read_localisation",
     "run_model",
     "slot_frames",

@@ -42,6 +42,7 @@ __all__ = [
     "localisation_table",
     "metric_table",
     "prior_statement",
+    "prior_wins",
     "read_localisation",
     "summarise_localisation",
 ]
@@ -219,7 +220,8 @@ def metric_table(
             ``paperlib.training.tables.select_table_iv``).
         snr_db: the SNR shown.
         gating: ``true tags`` or ``predicted tags`` for the temporal table; ``None`` for T-F.
-        metrics: the metric columns and their order (default: all).
+        metrics: the metric columns and their order (default: every metric present, in the
+            order of :data:`METRIC_LABELS`).
 
     Raises:
         LocalisationError: a temporal summary without a gating, or several variants of a model.
@@ -251,7 +253,7 @@ def metric_table(
         key=lambda ms: (first_seen[ms[0]], ms[1] in (PRIOR, TF_EVENT_FRAMES)),
     )
     wide = rows.pivot(index=["model", "scorer"], columns="metric", values="mean").loc[order]
-    columns = [m for m in (metrics or wide.columns) if m in wide.columns]
+    columns = [m for m in (metrics or METRIC_LABELS) if m in wide.columns]
     return wide[columns].rename(columns=METRIC_LABELS).rename_axis(columns=None)
 
 
@@ -276,6 +278,21 @@ def compare_with_prior(
     both["beats"] = both["model_value"] > both["prior_value"]
     columns = [*keys[:-1], "scorer", "metric", "model_value", "prior_value", "beats"]
     return both[columns].reset_index(drop=True)
+
+
+def prior_wins(comparison: pd.DataFrame) -> pd.DataFrame:
+    """:func:`compare_with_prior` as a display table: rows SNR × gating × model, one True/False
+    column per metric (does the model beat the prior?)."""
+    models = {m: i for i, m in enumerate(dict.fromkeys(comparison["model"]))}
+    snrs = {v: i for i, v in enumerate(dict.fromkeys(comparison["snr_db"]))}
+    gatings = {g: i for i, g in enumerate(GATINGS)}
+    rows = sorted(
+        set(zip(comparison["snr_db"], comparison["gating"], comparison["model"], strict=True)),
+        key=lambda r: (snrs[r[0]], gatings.get(r[1], len(gatings)), models[r[2]]),
+    )
+    metrics = list(dict.fromkeys(comparison["metric"]))
+    wide = comparison.pivot(index=["snr_db", "gating", "model"], columns="metric", values="beats")
+    return wide.loc[rows, metrics].rename(columns=METRIC_LABELS).rename_axis(columns=None)
 
 
 def _join(names: Sequence[str]) -> str:
