@@ -162,7 +162,7 @@ def run_model(
         tf_select: (N, K) bool: the (clip, class) pairs whose T-F map to keep (e.g. the true
             classes); ``None`` keeps none.
         batch_size: clips per forward pass.
-        device: where to run.
+        device: where to run (the model is moved there).
 
     Returns:
         The :class:`FoldOutputs`.
@@ -177,6 +177,7 @@ def run_model(
             f"{len(x)} clips"
         )
     device = torch.device(device)
+    model.to(device)
     was_training = model.training
     model.eval()
     probs, pairs, tf = [], [], []

@@ -45,7 +45,7 @@ from paperlib.localisation.tf import class_mask, clip_tracks, ideal_mask, tf_met
 from paperlib.training.data import Split, load_split, open_feature_file
 from paperlib.training.provenance import atomic_write_json, file_sha256
 from paperlib.training.runs import MODEL_WITH_DECODER
-from paperlib.training.trainer import RunResult, load_run
+from paperlib.training.trainer import RunResult, load_run, resolve_device
 
 __all__ = [
     "GATINGS",
@@ -205,6 +205,7 @@ def localise_run(
     *,
     settings: TemporalSettings | None = None,
     batch_size: int = 16,
+    device: str = "auto",
     refresh: bool = False,
 ) -> dict[str, Any]:
     """Localisation metrics of a finished run on its held-out fold (cached, see the module doc).
@@ -214,6 +215,8 @@ def localise_run(
         workspace: the workspace holding the run's data (plan, mixtures, features).
         settings: metric parameters (default :class:`~.temporal.TemporalSettings`).
         batch_size: clips per forward pass.
+        device: where the model runs (``auto``: CUDA when available, else CPU; the metrics
+            run on the CPU). Not part of the cache key, like the run's own device.
         refresh: recompute even when the cached file matches.
 
     Returns:
@@ -241,7 +244,11 @@ def localise_run(
     data = fold_data(run, workspace)
     model = load_model(run.checkpoint)
     outputs = run_model(
-        model, data.split.x_val, tf_select=data.split.y_val > 0, batch_size=batch_size
+        model,
+        data.split.x_val,
+        tf_select=data.split.y_val > 0,
+        batch_size=batch_size,
+        device=resolve_device(device),
     )
     threshold = tag_threshold(outputs.clip_probs, data.split.y_val)
     key = run.key
@@ -304,8 +311,10 @@ def clip_examples(
     clip_names: Sequence[str] = (),
     count: int = 2,
     batch_size: int = 16,
+    device: str = "auto",
 ) -> list[ClipExample]:
-    """The arrays of a few held-out clips for figures: ``clip_names``, else the first ``count``.
+    """The arrays of a few held-out clips for figures: ``clip_names``, else the first ``count``
+    (``device`` as in :func:`localise_run`).
 
     Raises:
         KeyError: a named clip is not in the run's held-out fold.
@@ -322,6 +331,7 @@ def clip_examples(
         data.split.x_val[chosen],
         tf_select=truth > 0,
         batch_size=batch_size,
+        device=resolve_device(device),
     )
     pairs = outputs.tf_pairs.copy()
     pairs[:, 0] = chosen[pairs[:, 0]]

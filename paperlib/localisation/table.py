@@ -131,6 +131,7 @@ def localisation_table(
     train_missing: bool = False,
     settings: TemporalSettings | None = None,
     batch_size: int = 16,
+    device: str = "auto",
     progress: bool = False,
 ) -> LocalisationTables:
     """Localise every completed run of the grid and write the tidy tables (see the module doc).
@@ -142,6 +143,7 @@ def localisation_table(
         train_missing: train cells that have no finished run instead of skipping them.
         settings: temporal metric parameters.
         batch_size: clips per forward pass.
+        device: where the models run (``auto``: CUDA when available).
         progress: a progress bar over runs (and the trainer's, when training).
 
     Returns:
@@ -160,7 +162,9 @@ def localisation_table(
     )
     temporal, tf = [], []
     for run in progress_bar(progress=progress, iterable=runs, desc="localisation", leave=False):
-        payload = localise_run(run, workspace, settings=settings, batch_size=batch_size)
+        payload = localise_run(
+            run, workspace, settings=settings, batch_size=batch_size, device=device
+        )
         temporal += _tidy(profile, payload, "temporal")
         tf += _tidy(profile, payload, "tf")
     columns = [*IDENTITY, "scorer", "primary"]
