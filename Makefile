@@ -7,19 +7,29 @@ PY := $(VENV)/bin/python
 PROFILE ?= pocket
 STAMP := $(VENV)/.installed
 
-.PHONY: book test install lint bench lock clean
+.PHONY: book chapter test install lint bench lock clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[book,dev]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[book,dev,cluster]"
 	$(PY) -m ipykernel install --prefix $(VENV) --name python3 >/dev/null
 	touch $(STAMP)
 
 book: $(STAMP)
 	$(PY) -m paperlib book --profile $(PROFILE)
+
+# One chapter alone (e.g. for a class): `make chapter CH=03 [PROFILE=smoke]`. What it needs
+# (data, trained models) comes from the workspace's caches or is made once by the chapter itself.
+ifeq ($(filter chapter,$(MAKECMDGOALS)),chapter)
+ifeq ($(strip $(CH)),)
+$(error usage: make chapter CH=03 [PROFILE=smoke]  (CH: a chapter number or name))
+endif
+endif
+chapter: $(STAMP)
+	$(PY) -m paperlib book --profile $(PROFILE) --only $(CH)
 
 test: $(STAMP)
 	$(PY) -m ruff check paperlib tests benchmarks

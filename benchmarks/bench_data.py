@@ -68,13 +68,12 @@ def plain_render(plan_path: Path, fsd: Path, tau: Path, out: Path) -> None:
             )
             events = []
             for r in rows.itertuples():
-                clip, _ = librosa.load(
-                    fsd / r.source, sr=32_000, mono=True, duration=r.offset_s - r.onset_s
-                )
+                clip, _ = librosa.load(fsd / r.source, sr=32_000, mono=True)  # whole file
                 events.append(
                     (
                         clip[: round((r.offset_s - r.onset_s) * 32_000)],
                         round(r.onset_s * 32_000),
+                        float(np.sqrt(np.mean(np.square(clip, dtype=np.float64)))),
                     )
                 )
             for track, audio in zip(

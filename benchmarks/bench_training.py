@@ -2,8 +2,8 @@
 
 The plain loop is written the way the authors' code trains: the same model in NCHW fp32, no
 autocast, a ``torch.utils.data.DataLoader`` over in-memory arrays, BCE + α·MSE. Ours is
-:func:`paperlib.training.trainer.train_step` on tensors indexed in place (on CUDA: bf16
-autocast, channels_last, cudnn.benchmark, data resident on the GPU).
+:func:`paperlib.training.trainer.train_step` on tensors indexed in place (on CUDA:
+``precision="bf16"`` autocast, channels_last, cudnn.benchmark, data resident on the GPU).
 
     .venv/bin/python -m benchmarks.bench_training             # CPU: paper-size and pocket
     .venv/bin/python -m benchmarks.bench_training --device cuda
@@ -46,7 +46,8 @@ def bench_ours(width: float, batch: int, steps: int, device: torch.device) -> fl
                 torch.cuda.synchronize()
             start = time.perf_counter()
         idx = order[i * batch : (i + 1) * batch]
-        train_step(net, opt, x[idx], y[idx], alpha=0.001, device=device)
+        precision = "bf16" if device.type == "cuda" else "fp32"  # train.precision: bf16 opt-in
+        train_step(net, opt, x[idx], y[idx], alpha=0.001, device=device, precision=precision)
     if device.type == "cuda":
         torch.cuda.synchronize()
     return batch * steps / (time.perf_counter() - start)

@@ -50,6 +50,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except (ValueError, OSError) as error:  # library errors already name the file or value
+        from paperlib.atomic import DiskFullError, is_disk_full
+
+        if is_disk_full(error) and not isinstance(error, DiskFullError):  # one line, with a path
+            where = getattr(error, "filename", None)
+            error = DiskFullError(
+                f"no space left on the device{f' while writing {where}' if where else ''}; free "
+                "some space or use a workspace on another disk (--workspace)"
+            )
         print(f"error: {error}", file=sys.stderr)
         return 2
     return int(result or 0)

@@ -12,9 +12,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -24,6 +25,9 @@ import yaml
 
 PROFILE_NAMES: tuple[str, ...] = ("pocket", "paper", "smoke")
 """Profiles shipped with the package (``paperlib/profiles/<name>.yaml``)."""
+
+PRECISIONS: tuple[str, ...] = ("fp32", "tf32", "bf16")
+"""Values of ``train.precision`` (see :mod:`paperlib.training.precision`)."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,15 @@ class DataConfig:
     """Seed of the fold assignment, the mixture plan and the pocket corpus."""
     workers: int = 0
     """Processes for rendering and features; 0 means one per CPU core."""
+    exclude_bad: bool = False
+    """Leave out source files the check finds unusable (listed in the data manifest) instead
+    of stopping with the table of problems (``data --exclude-bad``)."""
+    keep_recordings_in_one_fold: bool = False
+    """Deal backgrounds to folds by TAU recording (``identifier``), so no recording is heard
+    in two folds; off in the paper's recipe."""
+
+    def __post_init__(self) -> None:
+        check_ranges(self, "data")
 
 
 @dataclass(frozen=True)
@@ -104,6 +117,17 @@ class TrainConfig:
     """Seed of weight initialisation and of the per-epoch shuffling."""
     num_threads: int = 0
     """CPU threads for torch; 0 leaves torch's default."""
+    precision: str = "fp32"
+    """Arithmetic of training and scoring: ``fp32`` (plain float32, as the authors trained;
+    reproduces the paper), ``tf32`` (TF32 tensor cores on CUDA; identical to fp32 on a CPU) or
+    ``bf16`` (bfloat16 autocast of the trunks). Heads, losses and metrics stay float32."""
+
+    def __post_init__(self) -> None:
+        check_ranges(self, "train")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(
+                f"train.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -123,6 +147,9 @@ class GridConfig:
     ablation_snrs: tuple[int, ...] | None = None
     """SNRs of the ablation cells (α values, linear decoder); ``None`` means all of ``snrs``."""
 
+    def __post_init__(self) -> None:
+        check_ranges(self, "grid")
+
 
 @dataclass(frozen=True)
 class BookConfig:
@@ -130,6 +157,9 @@ class BookConfig:
 
     cell_timeout_s: int = 3600
     """Per-cell execution timeout handed to papermill."""
+
+    def __post_init__(self) -> None:
+        check_ranges(self, "book")
 
 
 @dataclass(frozen=True)
@@ -151,6 +181,64 @@ T = TypeVar("T")
 
 class ConfigError(ValueError):
     """A profile or config that does not match the schema (the message says where and why)."""
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def _items(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda values: all(check(v) for v in values)
+
+
+_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "data.source": (lambda v: v in ("pocket", "dcase"), "pocket or dcase"),
+    "data.pocket_events_per_class": (lambda v: v >= 1, "an integer >= 1"),
+    "data.pocket_backgrounds": (lambda v: v >= 1, "an integer >= 1"),
+    "data.mixtures_per_fold": (lambda v: v >= 1, "an integer >= 1"),
+    "data.snrs": (lambda v: len(v) >= 1 and len(set(v)) == len(v), "a non-empty list of distinct SNRs"),
+    "data.seed": (lambda v: v >= 0, "an integer >= 0"),
+    "data.workers": (lambda v: v >= 0, "an integer >= 0 (0: one per CPU core)"),
+    "train.epochs": (lambda v: v >= 1, "an integer >= 1"),
+    "train.batch_size": (lambda v: v >= 1, "an integer >= 1"),
+    "train.lr": (lambda v: _finite(v) and v > 0, "a number > 0"),
+    "train.alpha": (lambda v: _finite(v) and v >= 0, "a number >= 0"),
+    "train.lr_patience": (lambda v: v >= 0, "an integer >= 0"),
+    "train.lr_factor": (lambda v: _finite(v) and 0 < v < 1, "a number between 0 and 1 (exclusive)"),
+    "train.eval_batch_size": (lambda v: v >= 1, "an integer >= 1"),
+    "train.device": (
+        lambda v: v in ("auto", "cpu", "cuda") or (v.startswith("cuda:") and v[5:].isdigit()),
+        "auto, cpu, cuda or cuda:N",
+    ),
+    "train.seed": (lambda v: v >= 0, "an integer >= 0"),
+    "train.num_threads": (lambda v: v >= 0, "an integer >= 0 (0: torch's default)"),
+    "grid.models": (lambda v: len(v) >= 1, "a non-empty list of model names"),
+    "grid.snrs": (lambda v: len(v) >= 1, "a non-empty list of SNRs"),
+    "grid.folds": (lambda v: len(v) >= 1 and all(1 <= k <= 4 for k in v), "a non-empty list of folds 1-4"),
+    "grid.alphas": (_items(lambda a: _finite(a) and a >= 0), "a list of numbers >= 0"),
+    "book.cell_timeout_s": (lambda v: v >= 1, "an integer >= 1 (seconds)"),
+}  # fmt: skip
+"""Range of every numeric (and enumerated) profile field: ``section.key`` -> (test, expected)."""
+
+
+def check_ranges(config: Any, section: str) -> None:
+    """Check every field of ``config`` that has a rule in :data:`_RULES`.
+
+    Raises:
+        ConfigError: the first field out of range, naming ``section.key``, what is expected
+            and the value given.
+    """
+    for f in dataclasses.fields(config):
+        rule = _RULES.get(f"{section}.{f.name}")
+        value = getattr(config, f.name)
+        if rule is None:
+            continue
+        try:
+            ok = bool(rule[0](value))
+        except (TypeError, ValueError, AttributeError):  # a value of the wrong type
+            ok = False
+        if not ok:
+            raise ConfigError(f"{section}.{f.name} must be {rule[1]}, got {value!r}")
 
 
 def _field_types(cls: type) -> dict[str, Any]:
@@ -251,6 +339,22 @@ def replace(config: T, **changes: Any) -> T:
     return from_dict(type(config), current)
 
 
+def _parse_yaml(text: str, where: str) -> Any:
+    """``yaml.safe_load`` with one-line errors naming ``where``, the line and the column."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        hint = (
+            "; tags such as !!python/... are not accepted, only plain YAML values"
+            if isinstance(error, yaml.constructor.ConstructorError)
+            else ""
+        )
+        raise ConfigError(f"{where}: not valid YAML{at}: {problem}{hint}") from None
+
+
 def load_profile(name_or_path: str | Path) -> Profile:
     """Load a shipped profile by name (``pocket``, ``paper``, ``smoke``) or a YAML file path.
 
@@ -265,13 +369,16 @@ def load_profile(name_or_path: str | Path) -> Profile:
         text = (resources.files("paperlib") / "profiles" / f"{name_or_path}.yaml").read_text()
     elif path.suffix in (".yaml", ".yml") and path.is_file():
         text_source = str(path)
-        text = path.read_text()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise ConfigError(f"{path}: cannot be read as a UTF-8 YAML file ({error})") from None
     else:
         raise ConfigError(
             f"unknown profile {str(name_or_path)!r}; valid profiles: {', '.join(PROFILE_NAMES)} "
             "(or the path of a .yaml profile file)"
         )
-    values = yaml.safe_load(text)
+    values = _parse_yaml(text, text_source)
     if not isinstance(values, Mapping):
         raise ConfigError(f"{text_source}: expected a YAML mapping at the top level")
     try:
@@ -315,7 +422,7 @@ def parse_assignment(item: str) -> tuple[str, Any]:
         raise ConfigError(
             f"--set expects name=value or section.key=value (e.g. train.epochs=2), got {item!r}"
         )
-    return name, (yaml.safe_load(text) if text.strip() else "")
+    return name, (_parse_yaml(text, f"--set {item!r}") if text.strip() else "")
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:

@@ -4,11 +4,14 @@ Layout of ``workspace/<profile>/`` (override the root with ``PAPERLIB_WORKSPACE`
 
     data/sources/FSDKaggle2018/   train_post_competition.csv + audio_train/   (pocket: generated)
     data/sources/TAU2019/         meta.csv + audio/                          (pocket: generated)
+    data/manifest.json            stage keys, the data's origin, the files left out and why
+    data/check.csv                the problem table of the last source check
     data/plan.csv                 the mixture plan shared by every SNR
     data/mixtures/snr{S}db/       mixture, event-track and background-track WAVs
     data/features/snr{S}db.h5     log-mel features, targets and standardisation statistics
     runs/<model>-<hash>/          one training run (config, log, checkpoints, metrics)
     results/                      the grid's tidy results tables
+    .locks/                       inter-process locks (paperlib.locking)
 
 Paths never depend on the current working directory: chapters run from ``chapters/`` and the
 command line from anywhere resolve the same folders.

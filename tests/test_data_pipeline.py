@@ -31,7 +31,7 @@ def prepared(tmp_path_factory) -> tuple:
 
 def test_prepare_data_makes_every_product_and_a_second_call_does_nothing(prepared) -> None:
     profile, ws, products = prepared
-    assert products.ran == ("pocket", "plan", "render/snr20db", "features/snr20db")
+    assert products.ran == ("pocket", "check", "plan", "render/snr20db", "features/snr20db")
     assert products.plan_path == paths.plan_file(ws)
     assert products.feature_files == {20: paths.feature_file(ws, 20)}
     assert products.mixture_dirs == {20: paths.mixtures_dir(ws, 20)}
@@ -45,7 +45,9 @@ def test_changed_inputs_redo_only_the_stages_that_depend_on_them(prepared, tmp_p
     profile, ws, _ = prepared
     shutil.copytree(ws, tmp_path, dirs_exist_ok=True)
     more = profile_with_overrides(profile, {"data.snrs": [20, 0]})
-    assert prepare_data(more, tmp_path, progress=False).ran == ("render/snr0db", "features/snr0db")
+    # a copied workspace reads its sources once more (new paths and inodes), then reuses them
+    ran = prepare_data(more, tmp_path, progress=False).ran
+    assert ran == ("check", "render/snr0db", "features/snr0db")
     other_plan = profile_with_overrides(more, {"data.seed": 99, "data.pocket_events_per_class": 2})
     ran = prepare_data(other_plan, tmp_path, progress=False).ran
     assert ran[0] == "pocket" and "plan" in ran  # the seed also seeds the pocket corpus
@@ -65,7 +67,7 @@ def test_dcase_source_reads_the_configured_folders(prepared, tmp_path: Path) -> 
     assert (
         products.plan_path.read_bytes() == paths.plan_file(ws).read_bytes()
     )  # same sources, same plan
-    with pytest.raises(ValueError, match=r"data\.source='tape'"):
+    with pytest.raises(ValueError, match=r"data\.source must be pocket or dcase, got 'tape'"):
         source_dirs(profile_with_overrides(profile, {"data.source": "tape"}), tmp_path)
 
 
@@ -78,6 +80,8 @@ def test_cli_runs_stages_and_reports_errors(prepared, tmp_path: Path, capsys) ->
         common = ["--profile", "smoke", "--workspace", str(tmp_path), "--quiet", *sets]
         return main(["data", stage, *common, *extra])
 
+    assert data("all") == 0
+    assert "ran: check\n" in capsys.readouterr().out  # the copy's sources are read once
     assert data("all") == 0
     assert "nothing (all up to date)" in capsys.readouterr().out
     assert data("plan", "--force") == 0

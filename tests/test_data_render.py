@@ -5,14 +5,18 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 import soundfile as sf
 from data_support import make_sources, snapshot, write_event
 from scipy.signal import resample_poly
 
+from paperlib import paths
+from paperlib.config import load_profile, profile_with_overrides
 from paperlib.data import render
 from paperlib.data.errors import OutputFolderError, SilentAudioError
+from paperlib.data.pipeline import prepare_data
 from paperlib.data.plan import make_plan, read_plan, write_plan
 from paperlib.data.render import is_complete, mix_tracks, render_plan, track_path
 from paperlib.data.sources import read_fsd, read_tau
@@ -26,17 +30,38 @@ def _rms(x: np.ndarray) -> float:
 def test_mix_tracks_follows_the_recipe(snr: int) -> None:
     rng = np.random.default_rng(snr + 10)
     background = 0.2 * rng.standard_normal(320_000)
-    events = [(rng.standard_normal(64_000) * 3, 16_000), (rng.standard_normal(30_000), 96_000)]
+    # whole source files whose level changes after the first part: quiet start, loud tail
+    sources = [
+        np.concatenate([rng.standard_normal(64_000), 4 * rng.standard_normal(50_000)]),
+        np.concatenate([3 * rng.standard_normal(30_000), 0.5 * rng.standard_normal(90_000)]),
+    ]
+    cuts = [sources[0][:64_000], sources[1][:30_000]]
+    events = [
+        (cut, start, _rms(src))
+        for cut, src, start in zip(cuts, sources, (16_000, 96_000), strict=True)
+    ]
     mixture, ev, bg = mix_tracks(background, events, snr)
     assert max(np.abs(ev).max(), np.abs(bg).max()) == pytest.approx(1.0, abs=1e-6)
     np.testing.assert_allclose(mixture, (ev.astype(np.float64) + bg) / 2, atol=1e-6)
-    for samples, start in events:  # each event's RMS is 10^(snr/20) times the background RMS
-        segment = ev[start : start + samples.size]
-        assert 20 * np.log10(_rms(segment) / _rms(bg)) == pytest.approx(snr, abs=1e-3)
+    for cut, src, (_, start, _) in zip(cuts, sources, events, strict=True):
+        # the whole source file sits at 10^(snr/20) times the background RMS, so its cut part
+        # sits at that level plus the cut's own level relative to the whole file
+        segment = ev[start : start + cut.size]
+        expected = snr + 20 * np.log10(_rms(cut) / _rms(src))
+        assert 20 * np.log10(_rms(segment) / _rms(bg)) == pytest.approx(expected, abs=1e-3)
+        assert abs(expected - snr) > 1.0  # the test tells the whole-file level from the cut's
     assert np.all(ev[:16_000] == 0) and np.all(ev[80_000:96_000] == 0)
     np.testing.assert_allclose(
         bg / np.abs(bg).max(), background / np.abs(background).max(), atol=1e-6
     )
+
+
+def _swell(fsd: Path) -> None:
+    """Rewrite every event of ``fsd`` with a rising envelope (x0.1 at the start to x1.5 at the
+    end), so the level of a clip's first 2 s differs from the level of the whole clip."""
+    for path in sorted((fsd / "audio_train").glob("*.wav")):
+        tone, rate = sf.read(path)
+        sf.write(path, tone * np.linspace(0.1, 1.5, tone.size), rate, subtype="PCM_16")
 
 
 @pytest.fixture(scope="module")
@@ -70,30 +95,85 @@ def _render(p: dict, **kw) -> dict:
 
 
 def test_rendered_files_match_an_independent_resampling_and_the_snr(planned) -> None:
+    _swell(planned["fsd"])
     report = _render(planned)
     assert report == {"mixtures": 4, "rendered": 8, "skipped": 0}
     plan = read_plan(planned["plan"])
-    first = plan[plan["mixture"] == plan["mixture"].iloc[0]]
-    bg_src, _ = sf.read(planned["tau"] / first["background"].iloc[0])
-    expected_bg = resample_poly(bg_src.mean(axis=1), 2, 3)[:320_000]  # 48 k -> 32 k, by scipy
-    for snr, folder in planned["outs"].items():
-        name = first["mixture"].iloc[0]
-        mixture, rate = sf.read(track_path(folder, name), dtype="float32")
-        ev, _ = sf.read(track_path(folder, name, "events"), dtype="float32")
-        bg, _ = sf.read(track_path(folder, name, "background"), dtype="float32")
-        assert rate == 32_000 and mixture.shape == ev.shape == bg.shape == (320_000,)
-        assert sf.info(str(track_path(folder, name))).subtype == "FLOAT"
-        np.testing.assert_allclose(mixture, (ev + bg) / 2, atol=1e-6)
-        scale = _rms(bg) / _rms(expected_bg)
-        inner = slice(1000, -1000)  # edges differ between resamplers
-        assert np.max(np.abs(bg[inner] - scale * expected_bg[inner])) < 1e-3 * np.abs(bg).max()
-        for r in first.itertuples():
-            a, b = round(r.onset_s * 32_000), round(r.offset_s * 32_000)
-            assert 20 * np.log10(_rms(ev[a:b]) / _rms(bg)) == pytest.approx(snr, abs=0.01)
-            src, _ = sf.read(planned["fsd"] / r.source)
-            cut = resample_poly(src, 320, 441)[: b - a]
-            corr = np.corrcoef(ev[a:b][500:-500], cut[500:-500])[0, 1]
-            assert corr > 0.999
+    offsets = []
+    for name, rows in plan.groupby("mixture", sort=False):
+        bg_src, _ = sf.read(planned["tau"] / rows["background"].iloc[0])
+        expected_bg = resample_poly(bg_src.mean(axis=1), 2, 3)[:320_000]  # 48 k -> 32 k, by scipy
+        for snr, folder in planned["outs"].items():
+            mixture, rate = sf.read(track_path(folder, name), dtype="float32")
+            ev, _ = sf.read(track_path(folder, name, "events"), dtype="float32")
+            bg, _ = sf.read(track_path(folder, name, "background"), dtype="float32")
+            assert rate == 32_000 and mixture.shape == ev.shape == bg.shape == (320_000,)
+            assert sf.info(str(track_path(folder, name))).subtype == "FLOAT"
+            np.testing.assert_allclose(mixture, (ev + bg) / 2, atol=1e-6)
+            scale = _rms(bg) / _rms(expected_bg)
+            inner = slice(1000, -1000)  # edges differ between resamplers
+            assert np.max(np.abs(bg[inner] - scale * expected_bg[inner])) < 1e-3 * np.abs(bg).max()
+            for r in rows.itertuples():
+                a, b = round(r.onset_s * 32_000), round(r.offset_s * 32_000)
+                src, _ = sf.read(planned["fsd"] / r.source)
+                whole = resample_poly(src, 320, 441)  # 44.1 k -> 32 k, the whole file, by scipy
+                cut = whole[: b - a]
+                # Kong's recipe: the WHOLE file at 10^(snr/20) x the background RMS, then cut
+                offset = 20 * np.log10(_rms(cut) / _rms(whole))
+                level = 20 * np.log10(_rms(ev[a:b]) / _rms(bg))
+                assert level == pytest.approx(snr + offset, abs=0.02), (name, r.source)
+                corr = np.corrcoef(ev[a:b][500:-500], cut[500:-500])[0, 1]
+                assert corr > 0.999
+                offsets.append(offset)
+    # the clips longer than 2 s enter below the nominal SNR (their loud end is cut off)
+    assert min(offsets) < -1.0 and max(offsets) == pytest.approx(0.0, abs=0.02)
+
+
+def test_a_workspace_rendered_by_the_previous_recipe_is_rendered_again(
+    planned, tmp_path: Path, monkeypatch
+) -> None:
+    _swell(planned["fsd"])
+    profile = profile_with_overrides(
+        load_profile("smoke"),
+        {
+            "data.source": "dcase",
+            "data.fsd_dir": str(planned["fsd"]),
+            "data.tau_dir": str(planned["tau"]),
+            "data.mixtures_per_fold": 1,
+            "data.snrs": [20],
+            "data.workers": 1,
+        },
+    )
+    stale_ws, fresh_ws = tmp_path / "stale", tmp_path / "fresh"
+    # a workspace made before RENDER_VERSION 2: its cache keys and its arithmetic (event level
+    # over the cut samples, not over the whole source file)
+    new_mix = render.mix_tracks
+
+    def mix_tracks_v1(background, events, snr_db):
+        return new_mix(background, [(s, start, _rms(s)) for s, start, _ in events], snr_db)
+
+    assert render.RENDER_VERSION == 2
+    with monkeypatch.context() as patch:
+        patch.setattr(render, "RENDER_VERSION", 1)
+        patch.setattr(render, "mix_tracks", mix_tracks_v1)
+        assert prepare_data(profile, stale_ws, progress=False).ran[-2:] == (
+            "render/snr20db",
+            "features/snr20db",
+        )
+    stale = snapshot(paths.mixtures_dir(stale_ws, 20))
+    again = prepare_data(profile, stale_ws, progress=False)
+    assert again.ran == ("render/snr20db", "features/snr20db")  # the plan is still good
+    prepare_data(profile, fresh_ws, progress=False)
+    fresh = snapshot(paths.mixtures_dir(fresh_ws, 20))
+    assert snapshot(paths.mixtures_dir(stale_ws, 20)) == fresh
+    # the old mixtures really differed: serving them would have been stale
+    assert any(stale[k] != fresh[k] for k in fresh if k.endswith(".events.wav"))
+    with (
+        h5py.File(paths.feature_file(stale_ws, 20)) as a,
+        h5py.File(paths.feature_file(fresh_ws, 20)) as b,
+    ):
+        np.testing.assert_array_equal(a["features"][:], b["features"][:])
+    assert prepare_data(profile, stale_ws, progress=False).ran == ()
 
 
 def test_rerun_after_deletion_and_truncation_redoes_only_those_clips(planned) -> None:

@@ -36,6 +36,7 @@ def test_paper_profile_has_the_papers_hyper_parameters() -> None:
     assert paper.train.alpha == 0.001 and paper.model.width == 1.0
     assert paper.data.mixtures_per_fold == 2000 and paper.data.snrs == (0, 10, 20)
     assert paper.grid.folds == (1, 2, 3, 4)
+    assert paper.train.precision == "fp32"  # the authors trained in plain fp32
 
 
 def test_unknown_profile_lists_the_valid_names() -> None:
@@ -74,6 +75,28 @@ def test_profile_file_that_is_not_a_mapping_is_rejected(tmp_path) -> None:
 def test_wrongly_typed_values_name_the_key(values: dict, fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment):
         from_dict(TrainConfig, values, where="train")
+
+
+@pytest.mark.parametrize("name", PROFILE_NAMES)
+def test_every_shipped_profile_trains_in_fp32(name: str) -> None:
+    assert load_profile(name).train.precision == "fp32"
+
+
+def test_precision_accepts_the_three_modes_and_rejects_others_naming_the_key(tmp_path) -> None:
+    pocket = load_profile("pocket")
+    for mode in ("fp32", "tf32", "bf16"):
+        assert profile_with_overrides(pocket, {"train.precision": mode}).train.precision == mode
+    with pytest.raises(ConfigError) as info:
+        profile_with_overrides(pocket, {"train.precision": "fp16"})
+    message = str(info.value)
+    assert "train.precision" in message and "'fp16'" in message
+    assert "fp32, tf32, bf16" in message
+    path = tmp_path / "mine.yaml"
+    path.write_text("name: mine\ntrain:\n  precision: half\n")
+    with pytest.raises(ConfigError, match=f"{path}: train.precision must be one of .*'half'"):
+        load_profile(path)
+    with pytest.raises(ConfigError, match="precision: expected a string"):
+        from_dict(TrainConfig, {"precision": 16}, where="train")
 
 
 def test_lists_become_tuples_and_ints_become_floats_where_declared() -> None:

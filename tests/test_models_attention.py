@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from scipy import stats
 from torch import nn
 
 from paperlib.models import build_model
@@ -76,23 +77,51 @@ def test_gwrp_and_pool_errors() -> None:
         GlobalPool("median")
 
 
-def test_initialisation() -> None:
+def _assert_uniform(values: torch.Tensor, bound: float, what: str) -> None:
+    """``values`` look like draws from U(-bound, bound): inside the bound, reaching it, and a
+    Kolmogorov-Smirnov test against that uniform law that does not reject it."""
+    v = values.detach().double().flatten().numpy()
+    assert np.abs(v).max() <= bound, what
+    assert np.abs(v).max() > 0.9 * bound, what  # every checked tensor has >= 41 values
+    assert stats.kstest(v, stats.uniform(loc=-bound, scale=2 * bound).cdf).pvalue > 1e-3, what
+
+
+def test_initialisation_as_the_authors_code_ran() -> None:
     torch.manual_seed(0)
     model = build_model("2APAE", width=0.25)
-    n_checked = 0
-    for module in model.modules():
-        if isinstance(module, (nn.Conv2d, nn.Linear)):
-            fan_in = module.weight[0].numel()
-            bound = math.sqrt(2.0 / fan_in) * math.sqrt(3.0)
-            w = module.weight.detach().abs()
-            assert w.max() <= bound
-            if module.weight.numel() >= 500:  # large enough to nearly reach the bound
-                assert w.max() > 0.9 * bound
-                # uniform on [-b, b] has standard deviation b / sqrt(3)
-                assert abs(module.weight.std().item() - bound / math.sqrt(3)) < 0.1 * bound
+    counts = {"conv": 0, "linear": 0, "bn": 0}
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Conv2d):  # init_layer: He-uniform, bias 0
+            fan_in = module.in_channels * module.kernel_size[0] * module.kernel_size[1]
+            if module.weight.numel() >= 41:
+                _assert_uniform(module.weight, math.sqrt(6.0 / fan_in), name)
             if module.bias is not None:
-                assert (module.bias == 0).all()
-            n_checked += 1
+                assert (module.bias == 0).all(), name
+            counts["conv"] += 1
+        elif isinstance(module, nn.Linear):  # never passed to init_layer: PyTorch's default
+            bound = 1.0 / math.sqrt(module.in_features)
+            _assert_uniform(module.weight, bound, name)
+            _assert_uniform(module.bias, bound, name)
+            assert module.weight.abs().max() < math.sqrt(6.0 / module.in_features) / 2
+            counts["linear"] += 1
         elif isinstance(module, nn.BatchNorm2d):
-            assert (module.weight == 1).all() and (module.bias == 0).all()
-    assert n_checked == 4 * 2 + 1 + 4 + 4 * 2
+            assert (module.weight == 1).all() and (module.bias == 0).all(), name
+            counts["bn"] += 1
+    assert counts == {"conv": 4 * 2 + 1 + 4 * 2, "linear": 4, "bn": 4 * 2 + 4 * 2}
+
+
+def test_atrous_attention_starts_at_zero_and_uniform() -> None:
+    torch.manual_seed(0)
+    model = build_model("AtrousAP", width=0.25).eval()
+    head = model.head
+    assert torch.count_nonzero(head.attention.weight) == 0
+    assert torch.count_nonzero(head.attention.bias) == 0
+    fan_in = head.classification.in_channels
+    _assert_uniform(head.classification.weight, math.sqrt(6.0 / fan_in), "classification")
+    for layer in model.trunk:  # the dilated 5x5 convs keep init_layer
+        conv = layer[0]
+        _assert_uniform(conv.weight, math.sqrt(6.0 / (conv.in_channels * 25)), "trunk")
+    with torch.no_grad():
+        att = model(torch.randn(2, 311, 64))["attention_maps"]
+    # sigmoid(0) = 0.5 everywhere, normalised over T x F: uniform attention
+    np.testing.assert_allclose(att.numpy(), np.full(att.shape, 1.0 / (311 * 64)), rtol=1e-5)

@@ -83,18 +83,33 @@ def test_atrous_attention_sums_to_one_over_time_frequency() -> None:
     assert out["clip_probs"].max() <= 0.5
 
 
-def test_decoder_activation_switch() -> None:
+def _avg_pool_3x3(a: np.ndarray) -> np.ndarray:
+    """3x3 average pooling, stride 1, zero padding 1, divided by 9 (count_include_pad), by hand."""
+    padded = np.pad(a, [(0, 0)] * (a.ndim - 2) + [(1, 1), (1, 1)])
+    t, f = a.shape[-2:]
+    return sum(padded[..., i : i + t, j : j + f] for i in range(3) for j in range(3)) / 9.0
+
+
+def test_decoder_activation_switch_and_last_pooling() -> None:
     x = torch.randn(2, T, F)
-    recon = {}
+    recon, before_pool = {}, {}
     for activation in ("relu", "linear"):
         torch.manual_seed(3)
         model = build_model("2APAE", width=0.125, decoder_activation=activation).eval()
+        last = model.decoder.blocks[-1]
+        handle = last.convs.register_forward_hook(
+            lambda mod, inp, out, a=activation: before_pool.__setitem__(a, out.squeeze(1).numpy())
+        )
         with torch.no_grad():
-            recon[activation] = model(x)["reconstruction"]
+            recon[activation] = model(x)["reconstruction"].numpy()
+        handle.remove()
+        # the last block pools too (authors' code): 3x3 stride-1 average of its activations
+        np.testing.assert_allclose(recon[activation], _avg_pool_3x3(before_pool[activation]),
+                                   rtol=1e-5, atol=1e-6)  # fmt: skip
     assert recon["relu"].min() >= 0.0  # the paper's quirk: cannot reconstruct negative values
     assert recon["linear"].min() < 0.0
-    # same weights (same seed): ReLU output is exactly the positive part of the linear output
-    np.testing.assert_allclose(recon["relu"].numpy(), recon["linear"].clamp_min(0).numpy())
+    # same weights (same seed): before the pooling, ReLU is exactly the positive part of linear
+    np.testing.assert_allclose(before_pool["relu"], np.maximum(before_pool["linear"], 0.0))
 
 
 def test_width_scales_hidden_channels_only() -> None:

@@ -9,6 +9,7 @@ from paperlib.config import load_profile
 from paperlib.training import grid_cells, read_results, run_grid
 from paperlib.training.synthetic import write_synthetic_features, write_tiny_profile
 from paperlib.training.tables import (
+    NO_ALPHA,
     paper_results,
     relative_gains,
     side_by_side,
@@ -75,7 +76,11 @@ def test_summary_and_side_by_side():
     assert row["mean"] == pytest.approx(0.6) and row["n_folds"] == 2
     assert row["std"] == pytest.approx(np.std([0.5, 0.7], ddof=1))
     table = side_by_side(summary, paper_results())
-    assert table.loc[(20, "GMP", np.nan), "micro_ap paper"] == pytest.approx(0.539)
+    assert table.loc[(20, "GMP", NO_ALPHA), "micro_ap paper"] == pytest.approx(0.539)
+    # the baselines' α is shown as "–", not NaN; 2APAE keeps its number
+    assert list(table.loc[20].index) == [
+        (m, NO_ALPHA) for m in ("GMP", "GAP", "GWRP", "AtrousAP")
+    ] + [("2APAE", 0.001)]
     assert table.loc[(20, "2APAE", 0.001), "micro_ap ours_mean"] == pytest.approx(0.6)
     assert table.loc[(20, "2APAE", 0.001), "micro_ap ours"] == "0.600 ± 0.141"
 

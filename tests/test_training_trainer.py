@@ -26,7 +26,9 @@ SHAPE = {"time_steps": 16, "mel_bins": 8, "num_classes": 6, "events_per_clip": 2
 @pytest.fixture
 def setup(tmp_path, monkeypatch):
     monkeypatch.setenv("PAPERLIB_WORKSPACE", str(tmp_path / "ws"))
-    profile = load_profile(write_tiny_profile(tmp_path / "tiny.yaml", epochs=4, lr=0.01))
+    # lr 0.03: the attention linears start at PyTorch's small default init (authors' code), which
+    # learns this toy signal more slowly than lr 0.01 allows in 4 epochs
+    profile = load_profile(write_tiny_profile(tmp_path / "tiny.yaml", epochs=4, lr=0.03))
     workspace = paths.workspace_dir(profile.name)
     feats = write_synthetic_features(
         paths.feature_file(workspace, 20), clips_per_fold=12, seed=1, **SHAPE
@@ -56,6 +58,7 @@ def test_run_directory_records_everything(setup):
     prov = json.loads((d / "provenance.json").read_text())
     assert set(prov["versions"]) >= {"python", "torch", "numpy", "sklearn", "paperlib"}
     assert prov["git_commit"] and prov["feature_sha256"] and len(prov["feature_sha256"]) == 64
+    assert prov["precision"] == "fp32" and prov["device"] == "cpu"
     config = yaml.safe_load((d / "config.yaml").read_text())
     assert config["profile"]["train"]["epochs"] == 4 and config["run"]["alpha"] == 0.001
     m = json.loads((d / "metrics.json").read_text())
@@ -83,6 +86,21 @@ def test_baseline_ignores_alpha_and_cache_hit(setup):
     b = train_run(profile, ws, model="GMP", snr_db=20, fold=2, progress=False)
     assert b.cached and b.run_id == a.run_id  # alpha does not split baseline runs
     assert (a.run_dir / "metrics.json").stat().st_mtime_ns == mtime
+
+
+def test_precision_is_part_of_the_run_key_and_the_device_is_not(setup):
+    profile, _, _ = setup
+    from paperlib.config import replace
+    from paperlib.training import run_key
+
+    def key(p):
+        return run_key(p, model="GWRP", snr_db=20, fold=1, plan_sha256="abc")
+
+    base = key(profile)
+    assert base.train["precision"] == "fp32"
+    ids = {mode: key(replace(profile, train={"precision": mode})).run_id for mode in ("tf32", "bf16")}
+    assert len({base.run_id, *ids.values()}) == 3  # each precision trains its own run
+    assert key(replace(profile, train={"device": "cuda"})).run_id == base.run_id
 
 
 def test_seeded_runs_repeat_bit_for_bit(setup, tmp_path):
@@ -120,10 +138,10 @@ def test_stale_state_of_other_model_in_run_dir_refused(setup):
     profile, ws, _ = setup
     gmp = train_run(profile, ws, model="GMP", snr_db=20, fold=1, progress=False)
     from paperlib.training import run_key
-    from paperlib.training.trainer import _plan_sha
+    from paperlib.training.trainer import _features_sha
 
     key = run_key(profile, model="GAP", snr_db=20, fold=1,
-                  plan_sha256=_plan_sha(paths.feature_file(ws, 20)))  # fmt: skip
+                  features_sha256=_features_sha(paths.feature_file(ws, 20)))  # fmt: skip
     key.run_dir(ws).mkdir(parents=True)
     (key.run_dir(ws) / "state.pt").write_bytes((gmp.run_dir / "state.pt").read_bytes())
     with pytest.raises(CheckpointMismatchError, match="GMP"):

@@ -7,7 +7,12 @@
 - :mod:`paperlib.book.preflight`  bad input caught before anything runs (profile, parameters,
   DCASE data, GPU)
 - :mod:`paperlib.book.execute`    papermill execution, reuse of unchanged chapters, failure report
-- :mod:`paperlib.book.status`     the status record (JSON) and the generated status page
+- :mod:`paperlib.book.status`     the status record (JSON), the status page and the per-profile
+  run history
+- :mod:`paperlib.book.console`    one terminal line per chapter, with live progress on a terminal
+- :mod:`paperlib.book.pages`      the executed copies' run-cost header, titles and hidden runner cells
+- :mod:`paperlib.book.launch`     the repository the launch buttons (Colab, Binder) open
+- :mod:`paperlib.book.colab`      the chapters' first cell, which installs paperlib on Colab
 - :mod:`paperlib.book.site`       the build tree and ``jupyter-book build``
 """
 

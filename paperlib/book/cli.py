@@ -29,7 +29,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="run a GPU profile (paper) on a machine without a GPU",
     )
-    parser.add_argument("--only", metavar="CHAPTER", help="execute just this chapter (e.g. 06)")
+    parser.add_argument(
+        "--only",
+        metavar="CHAPTER",
+        help="execute just this chapter (e.g. 06), even if unchanged (make chapter CH=06)",
+    )
     parser.add_argument(
         "--set",
         dest="assignments",
@@ -45,13 +49,42 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--no-html", action="store_true", help="execute the chapters but skip jupyter-book"
     )
+    parser.add_argument(
+        "--colab-cells",
+        action="store_true",
+        help="write the Colab setup cell (from _config.yml's repository) into every chapter "
+        "notebook of _toc.yml, then exit without executing anything",
+    )
     parser.set_defaults(handler=_handle)
+
+
+def _write_colab_cells(source: Path | None) -> int:
+    import yaml
+
+    from paperlib import paths
+    from paperlib.book.colab import write_setup_cells
+    from paperlib.book.launch import repository_from_config
+    from paperlib.book.toc import toc_notebooks
+
+    book = (source or paths.project_root()).resolve()
+    config = yaml.safe_load((book / "_config.yml").read_text()) or {}
+    repository = repository_from_config(config, environ={})  # the committed cells follow the file
+    if repository is None:
+        print(f"error: {book / '_config.yml'} names no repository.url", file=sys.stderr)
+        return 2
+    changed = write_setup_cells(toc_notebooks(book), repository)
+    for path in changed:
+        print(f"[book] Colab setup cell written: {path}")
+    print(f"[book] {len(changed)} notebook(s) changed; installs {repository.requirement!r}")
+    return 0
 
 
 def _handle(args: argparse.Namespace) -> int:
     from paperlib.book.errors import ChapterFailedError
     from paperlib.book.runner import run_book
 
+    if args.colab_cells:
+        return _write_colab_cells(args.source)
     try:
         run_book(
             args.profile,

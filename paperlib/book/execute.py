@@ -9,23 +9,32 @@ is quick when only its text changed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from paperlib import atomic
 from paperlib.book.errors import ChapterFailedError
-from paperlib.progress import PROGRESS_ENV
+from paperlib.book.status import ChapterRun
+from paperlib.progress import PROGRESS_ENV, PROGRESS_FILE_ENV
 
 KERNEL_NAME = "python3"
 TRACEBACK_LINES = 20
 """How many lines of the traceback the failure report keeps."""
 RUNNER_TAGS = {"injected-parameters", "papermill-error-cell-tag"}
 """Tags of cells papermill adds to the executed copy (not part of the source notebook)."""
+KERNEL_ARGUMENTS: tuple[str, ...] = ("--IPKernelApp.log_level=CRITICAL",)
+"""Options of the kernels papermill starts: no log lines of the kernel's own on the terminal
+(ipykernel warns at every start that it runs over TCP without encryption, although it listens on
+127.0.0.1 only, and logs "KeyboardInterrupt caught in kernel" at shutdown). A cell's errors and
+a dead kernel still reach the failure report through nbclient."""
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -76,7 +85,10 @@ def input_key(
 
 @dataclass
 class Manifest:
-    """What the runner executed before: ``{chapter: {"key", "seconds", "finished"}}`` (JSON)."""
+    """What the runner executed before (JSON): per chapter the reuse key and the execution shown.
+
+    ``{chapter: {"key", "seconds", "finished", "finished_utc", "profile", "device"}}``.
+    """
 
     path: Path
     entries: dict[str, dict[str, Any]]
@@ -94,20 +106,36 @@ class Manifest:
         """Whether ``executed`` holds a successful run of ``chapter`` with this input key."""
         return executed.is_file() and self.entries.get(chapter, {}).get("key") == key
 
-    def record(self, chapter: str, key: str, seconds: float) -> None:
+    def record(self, chapter: str, key: str, run: ChapterRun) -> None:
         """Remember a successful execution and save the manifest atomically."""
-        self.entries[chapter] = {"key": key, "seconds": round(seconds, 2), "finished": time.time()}
+        self.entries[chapter] = {
+            "key": key,
+            "seconds": round(run.seconds, 2),
+            "finished": time.time(),
+            "finished_utc": run.finished,
+            "profile": run.profile,
+            "device": run.device,
+        }
         self.save()
+
+    def shown_run(self, chapter: str) -> ChapterRun | None:
+        """The execution whose outputs the executed copy of ``chapter`` holds, if recorded."""
+        entry = self.entries.get(chapter)
+        if not isinstance(entry, dict) or not isinstance(entry.get("seconds"), int | float):
+            return None
+        return ChapterRun(
+            str(entry.get("profile", "?")),
+            float(entry["seconds"]),
+            str(entry.get("finished_utc", "")),
+            str(entry.get("device", "unknown machine")),
+        )
 
     def forget(self, chapter: str) -> None:
         self.entries.pop(chapter, None)
         self.save()
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps(self.entries, indent=1, sort_keys=True))
-        os.replace(tmp, self.path)
+        atomic.write_json(self.path, self.entries)
 
 
 def _strip_ansi(text: str) -> str:
@@ -159,6 +187,28 @@ def format_failure(
     return "\n".join(lines)
 
 
+@contextlib.contextmanager
+def _environment(values: dict[str, str | None]) -> Iterator[None]:
+    """Set (or, for ``None``, unset) environment variables inside the block; restore them after.
+
+    The kernels papermill starts inherit them.
+    """
+    saved = {name: os.environ.get(name) for name in values}
+    try:
+        for name, value in values.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def execute_chapter(
     notebook: Path,
     output: Path,
@@ -167,11 +217,15 @@ def execute_chapter(
     cell_timeout_s: int,
     cwd: Path,
     failed_dir: Path,
+    progress: Callable[[float, str], None] | None = None,
 ) -> float:
     """Execute ``notebook`` with papermill into ``output``; return the wall time in seconds.
 
     The executed copy is written to a temporary name and moved into place only on success, so
-    ``output`` never holds a half-run chapter.
+    ``output`` never holds a half-run chapter. The kernel draws no progress bars
+    (``PAPERLIB_PROGRESS=0``) and logs nothing of its own (:data:`KERNEL_ARGUMENTS`); with
+    ``progress``, it is called about every second with the elapsed seconds and what the
+    kernel's bars report (:class:`paperlib.book.console.ProgressWatcher`).
 
     Raises:
         ChapterFailedError: a cell raised or timed out; the partly executed notebook is kept
@@ -180,23 +234,31 @@ def execute_chapter(
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    from paperlib.book.console import ProgressWatcher
+
     chapter = notebook.stem
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.name}.running.ipynb")
+    progress_file = output.with_name(f".{output.stem}.progress.json")
     start = time.perf_counter()
-    quiet_bars = os.environ.get(PROGRESS_ENV)
-    os.environ[PROGRESS_ENV] = "0"  # the kernel inherits it: no redrawn tqdm bars in the pages
+    environment = {
+        PROGRESS_ENV: "0",  # no redrawn tqdm bars in the pages
+        PROGRESS_FILE_ENV: str(progress_file) if progress else None,
+    }
+    watcher = ProgressWatcher(progress_file, progress) if progress else contextlib.nullcontext()
     try:
-        papermill.execute_notebook(
-            str(notebook),
-            str(tmp),
-            parameters=parameters,
-            kernel_name=KERNEL_NAME,
-            cwd=str(cwd),
-            execution_timeout=cell_timeout_s,
-            progress_bar=False,
-            log_output=False,
-        )
+        with _environment(environment), watcher:
+            papermill.execute_notebook(
+                str(notebook),
+                str(tmp),
+                parameters=parameters,
+                kernel_name=KERNEL_NAME,
+                cwd=str(cwd),
+                execution_timeout=cell_timeout_s,
+                progress_bar=False,
+                log_output=False,
+                extra_arguments=list(KERNEL_ARGUMENTS),
+            )
     except Exception as error:  # papermill, nbclient (timeouts, dead kernel) or the engine
         failed_dir.mkdir(parents=True, exist_ok=True)
         kept = failed_dir / notebook.name
@@ -218,10 +280,5 @@ def execute_chapter(
             traceback_tail="\n".join(trace.splitlines()[-TRACEBACK_LINES:]),
             executed_path=str(kept_path) if kept_path else None,
         ) from error
-    finally:
-        if quiet_bars is None:
-            os.environ.pop(PROGRESS_ENV, None)
-        else:
-            os.environ[PROGRESS_ENV] = quiet_bars
     os.replace(tmp, output)
     return time.perf_counter() - start

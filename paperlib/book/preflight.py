@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from paperlib import paths
+from paperlib import atomic, paths
 from paperlib.book.errors import BookError, DataMissingError, GPURequiredError
 from paperlib.config import (
     ConfigError,
@@ -121,11 +121,8 @@ def resolve_settings(
     effective = profile_with_overrides(base, overrides)
     from paperlib.config import to_dict
 
-    build_dir.mkdir(parents=True, exist_ok=True)
     target = build_dir / "profile.yaml"
-    tmp = target.with_suffix(".yaml.tmp")
-    tmp.write_text(yaml.safe_dump(to_dict(effective), sort_keys=False))
-    tmp.replace(target)
+    atomic.write_text(target, yaml.safe_dump(to_dict(effective), sort_keys=False))
     return Settings(effective, str(target.resolve()), parameters)
 
 

@@ -2,8 +2,10 @@
 
 Steps: validate the input (:mod:`paperlib.book.preflight`); copy the book's pages into the build
 tree; execute each notebook of ``_toc.yml`` in order, reusing an executed copy whose input key
-is unchanged (:mod:`paperlib.book.execute`); stop at the first failing chapter; generate the
-status page; ``jupyter-book build`` with warnings as errors; write the status record.
+is unchanged (:mod:`paperlib.book.execute`), one terminal line per chapter
+(:mod:`paperlib.book.console`); stop at the first failing chapter; dress the executed copies
+(run-cost header, hidden runner cells: :mod:`paperlib.book.pages`); generate the status page;
+``jupyter-book build`` with warnings as errors; write the status record.
 """
 
 from __future__ import annotations
@@ -13,10 +15,15 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import yaml
+
 from paperlib import paths
 from paperlib.book import preflight
+from paperlib.book.console import ChapterLine
 from paperlib.book.errors import BookError
 from paperlib.book.execute import Manifest, execute_chapter, input_key, source_tree_hash
+from paperlib.book.launch import Repository, repository_from_config
+from paperlib.book.pages import dress_file, run_cost_header
 from paperlib.book.site import (
     STATUS_PAGE,
     BookLayout,
@@ -25,7 +32,15 @@ from paperlib.book.site import (
     sync_tree,
     write_if_changed,
 )
-from paperlib.book.status import ChapterStatus, StatusRecord, render_status_page
+from paperlib.book.status import (
+    ChapterRun,
+    ChapterStatus,
+    RunHistory,
+    StatusRecord,
+    device_summary,
+    format_seconds,
+    render_status_page,
+)
 from paperlib.book.toc import toc_notebooks
 from paperlib.config import config_hash
 
@@ -46,6 +61,29 @@ def select_chapters(notebooks: Sequence[Path], only: str | None) -> list[Path]:
     return matches
 
 
+def profile_label(settings: preflight.Settings) -> str:
+    """How pages and logs name the profile: ``smoke``, or ``smoke, modified`` when the
+    chapters received a YAML file (``--set section.key=value`` overrides, or a profile file)."""
+    name = settings.profile.name
+    return name if settings.profile_parameter == name else f"{name}, modified"
+
+
+def book_repository(source: Path) -> Repository | None:
+    """The launch repository of the book in ``source`` (``_config.yml`` and the environment)."""
+    config = yaml.safe_load((source / "_config.yml").read_text()) or {}
+    return repository_from_config(config if isinstance(config, dict) else {})
+
+
+def _progress_line(line: ChapterLine, chapter: str, label: str) -> Callable[[float, str], None]:
+    """The callback that redraws ``[book] 04_results: executing (pocket) 1 min 20 s · grid 3/12 runs``."""
+
+    def show(elapsed: float, progress: str) -> None:
+        text = f"[book] {chapter}: executing ({label}) {format_seconds(elapsed)}"
+        line.show(text + (f" · {progress}" if progress else ""))
+
+    return show
+
+
 def run_book(
     profile: str,
     *,
@@ -63,7 +101,9 @@ def run_book(
         profile: profile name (``pocket``, ``smoke``, ``paper``) or YAML path.
         source: folder with ``_config.yml``, ``_toc.yml``, ``chapters/`` (default: repo root).
         output: folder under which ``_build/`` goes (default: ``source``).
-        only: execute just this chapter (others keep their executed copies).
+        only: execute just this chapter, even if its inputs are unchanged (the others keep
+            their executed copies; the HTML is built only if every other chapter was executed
+            in this output folder before).
         assignments: ``--set`` items: ``name=value`` notebook parameters or
             ``section.key=value`` profile overrides.
         allow_cpu: run a ``requires_gpu`` profile without a GPU.
@@ -93,6 +133,7 @@ def run_book(
 
     sync_tree(layout)
     manifest = Manifest.load(layout.manifest)
+    history = RunHistory.load(layout.run_history)
     profile_hash = config_hash(settings.profile)
     library_hash = source_tree_hash(Path(preflight.__file__).resolve().parent.parent)
     record = StatusRecord(
@@ -101,6 +142,10 @@ def run_book(
         started=StatusRecord.now(),
         parameters=dict(settings.parameters),
     )
+    label = profile_label(settings)
+    device = device_summary(record.device)
+    repository = book_repository(layout.source)
+    line = ChapterLine.for_echo(echo)
     timeout = settings.profile.book.cell_timeout_s
     for notebook in notebooks:
         chapter = notebook.stem
@@ -112,33 +157,57 @@ def run_book(
             notebook, profile_hash=profile_hash, parameters=parameters, library_hash=library_hash
         )
         previous = manifest.entries.get(chapter, {}).get("seconds")
-        if manifest.reusable(chapter, key, executed):
+        forced = only is not None and notebook in selected  # `make chapter` always runs it
+        if not forced and manifest.reusable(chapter, key, executed):
             record.chapters.append(ChapterStatus(chapter, "reused", 0.0, previous))
-            echo(f"[book] {chapter}: reused (inputs unchanged)")
-            continue
-        if notebook not in selected:
+            line.finish(f"[book] {chapter}: reused (inputs unchanged)")
+        elif notebook not in selected:
             if not executed.is_file():
                 copy_if_changed(notebook, executed)  # shown without outputs
             state = "not executed (--only)"
             record.chapters.append(ChapterStatus(chapter, state, 0.0, previous))
-            echo(f"[book] {chapter}: {state}")
-            continue
-        echo(f"[book] {chapter}: executing with profile {settings.profile_parameter!r} ...")
-        manifest.forget(chapter)
-        seconds = execute_chapter(
-            notebook,
-            executed,
-            parameters=parameters,
-            cell_timeout_s=timeout,
-            cwd=notebook.parent,
-            failed_dir=layout.failed,
-        )
-        manifest.record(chapter, key, seconds)
-        record.chapters.append(ChapterStatus(chapter, "executed", round(seconds, 2), seconds))
-        echo(f"[book] {chapter}: executed in {seconds:.1f} s")
+            line.finish(f"[book] {chapter}: {state}")
+        else:
+            manifest.forget(chapter)
+            try:
+                seconds = execute_chapter(
+                    notebook,
+                    executed,
+                    parameters=parameters,
+                    cell_timeout_s=timeout,
+                    cwd=notebook.parent,
+                    failed_dir=layout.failed,
+                    progress=_progress_line(line, chapter, label) if line.live else None,
+                )
+            except BaseException:
+                line.finish(f"[book] {chapter}: failed ({label})")
+                raise
+            run = ChapterRun(label, seconds, StatusRecord.now(), device)
+            manifest.record(chapter, key, run)
+            history.record(run, chapter)
+            history.save()
+            record.chapters.append(ChapterStatus(chapter, "executed", round(seconds, 2), seconds))
+            line.finish(f"[book] {chapter}: executed in {format_seconds(seconds)} ({label})")
+        if executed.is_file():
+            shown = manifest.shown_run(chapter)
+            others = [
+                r for r in history.runs(chapter) if shown is None or r.profile != shown.profile
+            ]
+            header = run_cost_header(chapter, shown, others, profile=settings.profile.name)
+            dress_file(executed, header=header, repository=repository)
     record.execute_seconds = round(time.perf_counter() - started, 2)
 
     status_page = layout.tree / STATUS_PAGE
+    unexecuted = [nb.stem for nb in notebooks if manifest.shown_run(nb.stem) is None]
+    if build and unexecuted:
+        build = False
+        echo(
+            f"[book] HTML not built: {', '.join(unexecuted)} not executed in {layout.build} yet "
+            "(their pages would lack the values the text quotes); `make book` executes them all"
+        )
+    if only is not None:
+        for notebook in selected:
+            echo(f"[book] executed notebook: {layout.executed(notebook)}")
     if build:
         write_if_changed(status_page, render_status_page(record))
         echo("[book] building the HTML with jupyter-book (warnings are errors) ...")

@@ -1,4 +1,4 @@
-"""A small Sphinx extension the book runner adds to the build: fixes for JavaScript errors.
+"""A small Sphinx extension the book runner adds to the build: JavaScript fixes and page style.
 
 With jupyter-book 1.0.4, sphinx-thebe 0.3.1 and Sphinx 7.4 every page includes the inline
 thebe configuration script twice, so the browser reports ``Identifier 'THEBE_JS_URL' has
@@ -6,15 +6,19 @@ already been declared`` on every page; and pydata-sphinx-theme reports ``Got inv
 mode`` on a first visit when no default mode is configured. (the two copies differ only in
 ``filename`` being ``None`` or ``""``, so Sphinx's own de-duplication misses them). This
 extension drops repeated ``<script>`` entries from each page and sets the theme's default mode to ``light``.
+It also adds ``static/paperlib.css`` (tables that fit the text column, the run-cost header).
 The runner enables it by adding it to ``sphinx.extra_extensions`` in the build tree's copy of
 ``_config.yml`` (:func:`paperlib.book.site.sync_tree`).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 DEFAULT_MODE = "light"
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+STYLESHEET = "paperlib.css"
 
 
 def _script_key(script: Any) -> tuple[str, tuple[tuple[str, str], ...]]:
@@ -47,7 +51,14 @@ def set_default_mode(app: Any, config: Any) -> None:
     config.html_context = context
 
 
+def add_stylesheet(app: Any, config: Any) -> None:
+    """Serve :data:`STATIC_DIR` and link :data:`STYLESHEET` from every page."""
+    config.html_static_path = [*list(config.html_static_path or []), str(STATIC_DIR)]
+    app.add_css_file(STYLESHEET)
+
+
 def setup(app: Any) -> dict[str, Any]:
     app.connect("config-inited", set_default_mode)
+    app.connect("config-inited", add_stylesheet)
     app.connect("html-page-context", dedupe_scripts, priority=100)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

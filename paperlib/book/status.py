@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import paperlib
+from paperlib import atomic
 
 PACKAGES: tuple[str, ...] = (
     "torch",
@@ -66,6 +67,14 @@ def device_info() -> dict[str, Any]:
     }
 
 
+def device_summary(device: dict[str, Any]) -> str:
+    """One line for a :func:`device_info` dict: ``AMD EPYC 7B13 (2 cores), no GPU``."""
+    gpu = device.get("gpu")
+    cores = device.get("cpu_cores")
+    cpu = f"{device.get('cpu') or 'unknown CPU'}" + (f" ({cores} cores)" if cores else "")
+    return f"{cpu}, GPU: {gpu}" if gpu else f"{cpu}, no GPU"
+
+
 @dataclass
 class ChapterStatus:
     """One chapter of one build."""
@@ -100,17 +109,20 @@ class StatusRecord:
 
     def save(self, path: Path) -> None:
         """Write the record as JSON atomically."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=1, default=str))
-        os.replace(tmp, path)
+        atomic.write_json(path, asdict(self))
 
 
-def _seconds(value: float | None) -> str:
-    if value is None:
+def format_seconds(seconds: float | None) -> str:
+    """``14.2 s``, ``5 min 48 s``, ``1 h 02 min``; ``–`` for ``None``."""
+    if seconds is None:
         return "–"
-    minutes, seconds = divmod(value, 60)
-    return f"{int(minutes)} min {seconds:.0f} s" if minutes else f"{seconds:.1f} s"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
 
 
 def render_status_page(record: StatusRecord) -> str:
@@ -126,12 +138,12 @@ def render_status_page(record: StatusRecord) -> str:
         "",
         f"- **Profile**: `{record.profile}` (config hash `{record.profile_hash}`)",
         f"- **Built**: {record.started}",
-        f"- **Executing chapters in this build**: {_seconds(record.execute_seconds)}",
+        f"- **Executing chapters in this build**: {format_seconds(record.execute_seconds)}",
         f"- **Execution time of the outputs shown** (sum over chapters, reused ones included): "
-        f"{_seconds(sum(c.executed_seconds or 0.0 for c in record.chapters))}",
-        f"- **Building the HTML**: {_seconds(record.html_seconds)}",
+        f"{format_seconds(sum(c.executed_seconds or 0.0 for c in record.chapters))}",
+        f"- **Building the HTML**: {format_seconds(record.html_seconds)}",
         f"- **Total wall time of this build** (before this page's own final rebuild): "
-        f"{_seconds(record.total_seconds)}",
+        f"{format_seconds(record.total_seconds)}",
         f"- **Device**: {device.get('cpu')} ({device.get('cpu_cores')} cores); GPU: {gpu}",
         f"- **Platform**: {device.get('platform')}",
     ]
@@ -160,3 +172,67 @@ def render_status_page(record: StatusRecord) -> str:
     ]
     lines += [f"| {name} | {version} |" for name, version in record.versions.items()]
     return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class ChapterRun:
+    """The last measured execution of one chapter with one profile."""
+
+    profile: str
+    """Profile label (its name, or ``name (file.yaml)`` for a YAML file or overrides)."""
+    seconds: float
+    finished: str
+    """When it ended (:meth:`StatusRecord.now`)."""
+    device: str
+    """:func:`device_summary` of the machine it ran on."""
+
+
+@dataclass
+class RunHistory:
+    """The last execution of every chapter per profile, kept across builds (JSON).
+
+    ``{profile: {chapter: {"seconds", "finished", "device"}}}`` in
+    ``_build/runner/run_history.json``: the chapter headers show it, so a reader sees what a
+    chapter costs with each profile that was built in this folder.
+    """
+
+    path: Path
+    entries: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> RunHistory:
+        """Read the history; a missing or unreadable file is empty."""
+        try:
+            entries = json.loads(path.read_text())
+        except (OSError, ValueError):
+            entries = {}
+        return cls(path, entries if isinstance(entries, dict) else {})
+
+    def record(self, run: ChapterRun, chapter: str) -> None:
+        """Remember ``run`` as the last execution of ``chapter`` with ``run.profile``."""
+        self.entries.setdefault(run.profile, {})[chapter] = {
+            "seconds": round(run.seconds, 2),
+            "finished": run.finished,
+            "device": run.device,
+        }
+
+    def runs(self, chapter: str) -> list[ChapterRun]:
+        """Every profile's last run of ``chapter``, in the order the profiles were first built."""
+        out = []
+        for profile, chapters in self.entries.items():
+            entry = chapters.get(chapter) if isinstance(chapters, dict) else None
+            if isinstance(entry, dict) and isinstance(entry.get("seconds"), int | float):
+                out.append(
+                    ChapterRun(
+                        profile,
+                        float(entry["seconds"]),
+                        str(entry.get("finished", "")),
+                        str(entry.get("device", "")),
+                    )
+                )
+        return out
+
+    def save(self) -> None:
+        """Write the history atomically."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        atomic.write_json(self.path, self.entries)

@@ -1,12 +1,13 @@
 """WAV input/output and the audio arithmetic of the recipe: mono, 32 kHz, RMS, atomic writes.
 
-Every reader returns ``float32`` arrays; every writer writes to a temporary name in the target
-folder and renames it into place, so a crash never leaves a truncated file under the real name.
+Every reader returns ``float32`` arrays; every writer goes through :mod:`paperlib.atomic`
+(temporary name in the target folder, then a rename), so a crash never leaves a truncated file
+under the real name.
 """
 
 from __future__ import annotations
 
-import os
+import io
 import tempfile
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from paperlib import atomic
 from paperlib.data.errors import AudioFormatError, MissingSourceError, OutputFolderError
 
 SAMPLE_RATE: int = 32_000
@@ -134,24 +136,27 @@ def ensure_writable_dir(folder: Path) -> Path:
     return folder
 
 
-def write_wav_atomic(path: Path, audio: np.ndarray, rate: int, *, subtype: str = "FLOAT") -> Path:
-    """Write ``audio`` ((n,) or (n, channels)) as WAV via a temporary file and a rename.
+def wav_bytes(audio: np.ndarray, rate: int, *, subtype: str = "FLOAT") -> bytes:
+    """``audio`` ((n,) or (n, channels)) encoded as a WAV file in memory.
 
     Deterministic: the same samples give the same bytes (no timestamped PEAK chunk).
-
     ``subtype`` is a soundfile subtype: ``FLOAT`` (32-bit float), ``PCM_16``, ``PCM_24``.
     """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     audio = np.asarray(audio)
     channels = 1 if audio.ndim == 1 else audio.shape[1]
-    try:
-        with sf.SoundFile(str(tmp), "w", rate, channels, subtype, format="WAV") as out:
-            # no PEAK chunk: it holds a timestamp, and equal audio must give equal bytes
-            sf._snd.sf_command(out._file, SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, 0)
-            out.write(audio)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    buffer = io.BytesIO()
+    with sf.SoundFile(buffer, "w", rate, channels, subtype, format="WAV") as out:
+        # no PEAK chunk: it holds a timestamp, and equal audio must give equal bytes
+        sf._snd.sf_command(out._file, SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, 0)
+        out.write(audio)
+    return buffer.getvalue()
+
+
+def write_wav_atomic(path: Path, audio: np.ndarray, rate: int, *, subtype: str = "FLOAT") -> Path:
+    """Write ``audio`` as WAV (:func:`wav_bytes`) atomically (:func:`paperlib.atomic.write_bytes`).
+
+    Encoding happens in memory, so a full disk is reported as
+    :class:`~paperlib.atomic.DiskFullError` naming ``path``, never as libsndfile's
+    "System error".
+    """
+    return atomic.write_bytes(Path(path), wav_bytes(audio, rate, subtype=subtype))

@@ -25,7 +25,9 @@ File layout (one file per SNR, ``paths.feature_file(ws, snr)``)::
            paperlib_version, complete (True, written last)
 
 The file is written streamed (chunks of clips into pre-sized datasets, per-fold sums and sums
-of squares accumulated on the way), under a temporary name renamed into place at the end.
+of squares accumulated on the way), under a temporary name renamed into place at the end
+(:mod:`paperlib.atomic`); the free space it needs is checked first, and a temporary left by a
+killed earlier write is removed.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ import scipy.fft
 import scipy.sparse
 from scipy.signal import get_window
 
-from paperlib import __version__
+from paperlib import __version__, atomic
 from paperlib.data.audio import CLIP_SAMPLES, SAMPLE_RATE, ensure_writable_dir, read_wav
 from paperlib.data.classes import CLASS_INDEX, CLASSES, NUM_CLASSES
 from paperlib.data.errors import AudioFormatError, MissingSourceError
@@ -59,6 +61,8 @@ N_FRAMES = 1 + (CLIP_SAMPLES - N_FFT) // HOP
 """Frames of a 10-s clip: 311."""
 CHUNK_CLIPS = 32
 """Clips per write to the HDF5 file (bounds memory: ~2.5 MB of features per chunk)."""
+BYTES_PER_CLIP = N_FRAMES * N_MELS * 4 + N_FRAMES * NUM_CLASSES + NUM_CLASSES + 64
+"""Upper bound of one clip's bytes in the feature file (strong targets counted uncompressed)."""
 
 
 def hz_to_mel(hz: np.ndarray) -> np.ndarray:
@@ -261,19 +265,22 @@ def write_features(
         )
     out_path = Path(out_path)
     ensure_writable_dir(out_path.parent)
+    atomic.clean_orphans(out_path.parent)  # the temporary file of a killed earlier write
     n = len(clips)
+    atomic.require_free_space(
+        out_path.parent, n * BYTES_PER_CLIP + (1 << 20), what=f"the features of {n} clip(s)"
+    )
     folds = clips["fold"].to_numpy(dtype=np.int8)
     groups = {name: rows for name, rows in plan.groupby("mixture", sort=False)}
     sums = np.zeros((NUM_FOLDS + 1, N_MELS))
     squares = np.zeros((NUM_FOLDS + 1, N_MELS))
     frames = np.zeros(NUM_FOLDS + 1)
-    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
     _mel_basis32(), _window32()  # computed once here, inherited by forked workers
     results = imap(
         clip_logmel, paths, workers=workers, desc=f"features {snr_db} dB", progress=progress
     )
     try:
-        with h5py.File(tmp, "w") as f:
+        with atomic.atomic_path(out_path) as tmp, h5py.File(tmp, "w") as f:
             chunk = min(CHUNK_CLIPS, n)
             feats = f.create_dataset(
                 "features", (n, N_FRAMES, N_MELS), np.float32, chunks=(chunk, N_FRAMES, N_MELS)
@@ -331,8 +338,6 @@ def write_features(
                 }
             )
             f.attrs["complete"] = True
-        os.replace(tmp, out_path)
     finally:
         results.close()
-        tmp.unlink(missing_ok=True)
     return out_path

@@ -1,36 +1,63 @@
-"""The whole data pipeline, cached stage by stage: pocket corpus -> plan -> render -> features.
+"""The whole data pipeline, cached stage by stage: pocket corpus -> check -> plan -> render ->
+features.
 
 :func:`prepare_data` runs only what is missing or out of date. A small manifest
 (``<data dir>/manifest.json``) records, per stage, a hash of everything the stage's output
-depends on (configuration, input file hashes, code version). A stage is skipped when its hash
-is unchanged and its outputs are in place, and redone when either is not; so a second call with
-unchanged inputs costs a few file checks (well under a second).
+depends on, and a stage is skipped when its hash is unchanged and its outputs are in place:
+
+* ``check`` reads every listed source file once (:mod:`paperlib.data.check`; cached per file
+  by size, modification time and inode, so a rerun only stats them) and stops with one table of
+  every problem, unless ``data.exclude_bad`` leaves the bad files out (recorded in the
+  manifest under ``excluded``, with the reason);
+* ``plan`` depends on every usable listed row and the **content hash** of its WAV, and on the
+  plan settings;
+* ``render`` keeps a key per mixture (its plan rows, the content hashes of its sources, the
+  SNR): a source replaced under the same name re-renders exactly the mixtures that use it;
+* ``features`` depend on the render keys of their SNR.
+
+The manifest also records where the data came from (``origin``: ``pocket``, or ``dcase`` and
+the two folders): data of another origin is never written over another's; the command stops
+and says to use another workspace. A workspace lock (:mod:`paperlib.locking`) keeps two
+processes from preparing the same workspace at once: the second waits, then finds the work
+done. A second call with unchanged inputs costs a few file checks.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from paperlib import paths
+from paperlib import atomic, paths
 from paperlib.config import Profile, config_hash
 from paperlib.data import features as feat
 from paperlib.data import render
 from paperlib.data.audio import ensure_writable_dir
-from paperlib.data.plan import make_plan, plan_sha256, write_plan
+from paperlib.data.check import SourceCheck, check_sources
+from paperlib.data.errors import DataError
+from paperlib.data.plan import make_plan, read_plan, write_plan
 from paperlib.data.pocket import write_pocket_corpus
-from paperlib.data.sources import TAU_META, find_fsd_csv, read_fsd, read_tau
+from paperlib.data.sources import TAU_META, find_fsd_csv
+from paperlib.fingerprint import cached_sha256
+from paperlib.locking import workspace_lock
 
 MANIFEST_NAME = "manifest.json"
+MANIFEST_VERSION = 2
+CHECK_TABLE = "check.csv"
+"""The problem table of the last source check (``<data dir>/check.csv``)."""
+SCAN_CACHE = "source_scan.json"
+"""Cached per-file facts of the source check (``<data dir>/source_scan.json``)."""
 POCKET_VERSION = 1
 """Bumped whenever the pocket synthesis changes (invalidates the corpus and what follows)."""
-PLAN_VERSION = 1
+PLAN_VERSION = 2
 FEATURE_VERSION = 1
-STAGES: tuple[str, ...] = ("pocket", "plan", "render", "features")
+STAGES: tuple[str, ...] = ("pocket", "check", "plan", "render", "features")
+
+
+class WorkspaceConflictError(DataError):
+    """The workspace holds data made from other sources; it is not overwritten."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +74,10 @@ class DataProducts:
     """snr_db -> HDF5 feature file."""
     ran: tuple[str, ...] = ()
     """Stages (e.g. ``render/snr20db``) that ran in this call; empty when all were cached."""
+    check: SourceCheck | None = None
+    """The source check of this call (``None`` when the check stage was not asked for)."""
+    excluded: tuple[dict[str, str], ...] = ()
+    """Source files left out (``data.exclude_bad``): ``dataset, file, problems, detail``."""
 
 
 def source_dirs(profile: Profile, workspace: Path) -> tuple[Path, Path]:
@@ -69,24 +100,51 @@ def manifest_path(workspace: Path) -> Path:
     return paths.data_dir(workspace) / MANIFEST_NAME
 
 
-def _load_manifest(workspace: Path) -> dict[str, Any]:
+def load_manifest(workspace: Path) -> dict[str, Any]:
+    """The data manifest of a workspace: ``version``, ``origin``, ``stages`` (stage -> key),
+    ``check`` (counts) and ``excluded`` (files left out, with the reason); empty when absent
+    or written by an older version."""
     try:
-        return json.loads(manifest_path(workspace).read_text())
+        manifest = json.loads(manifest_path(workspace).read_text())
     except (OSError, ValueError):
         return {}
+    return manifest if manifest.get("version") == MANIFEST_VERSION else {}
 
 
-def _record(workspace: Path, stage: str, key: str) -> None:
-    manifest = _load_manifest(workspace)
-    manifest[stage] = key
-    target = manifest_path(workspace)
-    tmp = target.with_name(f".{MANIFEST_NAME}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True))
-    os.replace(tmp, target)
+def data_origin(profile: Profile, workspace: Path) -> dict[str, str]:
+    """Where a profile's data comes from: ``{"source": "pocket"}``, or for DCASE data the two
+    folders and a hash of their two listings (``train_post_competition.csv``, ``meta.csv``)."""
+    if profile.data.source == "pocket":
+        return {"source": "pocket"}
+    fsd, tau = source_dirs(profile, workspace)
+    digest = hashlib.sha256()
+    for listing in (find_fsd_csv(fsd), tau / TAU_META):
+        digest.update(listing.read_bytes() if listing.is_file() else b"")
+    return {
+        "source": "dcase",
+        "fsd_dir": str(fsd.resolve()),
+        "tau_dir": str(tau.resolve()),
+        "listings": digest.hexdigest(),
+    }
 
 
-def _file_sha(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+def _same_origin(held: dict[str, str], origin: dict[str, str]) -> bool:
+    """The same source kind and, for DCASE data, the same folders or the same listings (a
+    dataset moved elsewhere is still the same data)."""
+    if held.get("source") != origin.get("source"):
+        return False
+    same_folders = all(held.get(k) == origin.get(k) for k in ("fsd_dir", "tau_dir"))
+    return same_folders or held.get("listings") == origin.get("listings")
+
+
+def _describe(origin: dict[str, str]) -> str:
+    if origin.get("source") == "pocket":
+        return "the pocket corpus"
+    return f"DCASE data in {origin.get('fsd_dir')} and {origin.get('tau_dir')}"
+
+
+def _digest(payload: Any) -> str:
+    return hashlib.sha256(atomic.to_json(payload, indent=None).encode()).hexdigest()
 
 
 class _Stages:
@@ -96,15 +154,38 @@ class _Stages:
         self.profile, self.ws, self.progress = profile, Path(workspace), progress
         self.fsd, self.tau = source_dirs(profile, self.ws)
         self.plan_path = paths.plan_file(self.ws)
-        self.manifest = _load_manifest(self.ws)
+        self.manifest = load_manifest(self.ws)
+        self.manifest.setdefault("version", MANIFEST_VERSION)
+        self.manifest.setdefault("stages", {})
         self.ran: list[str] = []
+        self._check: SourceCheck | None = None
+        self._keys: dict[int, dict[str, str]] = {}
+        self._claim_origin()
+
+    def _claim_origin(self) -> None:
+        origin = data_origin(self.profile, self.ws)
+        held = self.manifest.get("origin")
+        if held and not _same_origin(held, origin):
+            folder = paths.data_dir(self.ws)
+            raise WorkspaceConflictError(
+                f"{folder} holds data made from {_describe(held)}; this profile's data comes "
+                f"from {_describe(origin)}. Nothing was changed: use another workspace for it "
+                f"(--workspace DIR, or PAPERLIB_WORKSPACE), or delete {folder} to replace the "
+                "data there"
+            )
+        if held != origin:
+            self.manifest["origin"] = origin
+            self._save()
+
+    def _save(self) -> None:
+        atomic.write_json(manifest_path(self.ws), self.manifest)
 
     def _fresh(self, stage: str, key: str, outputs_ok: bool) -> bool:
-        return self.manifest.get(stage) == key and outputs_ok
+        return self.manifest["stages"].get(stage) == key and outputs_ok
 
     def _done(self, stage: str, key: str) -> None:
-        _record(self.ws, stage, key)
-        self.manifest[stage] = key
+        self.manifest["stages"][stage] = key
+        self._save()
         self.ran.append(stage)
 
     def pocket_key(self) -> str:
@@ -136,15 +217,58 @@ class _Stages:
             )
             self._done("pocket", key)
 
+    def source_check(self, rescan: bool = False) -> SourceCheck:
+        """The source check (every listed file read once; cached per file), made once.
+
+        Writes the problem table to ``check.csv`` and the files left out to the manifest.
+
+        Raises:
+            SourceProblemsError: a file that cannot be used, unless ``data.exclude_bad``
+                (the message holds every problem).
+        """
+        if self._check is not None and not rescan:
+            return self._check
+        find_fsd_csv(self.fsd)  # a clear error for a missing folder before anything else
+        result = check_sources(
+            self.fsd,
+            self.tau,
+            cache_path=paths.data_dir(self.ws) / SCAN_CACHE,
+            workers=self.profile.data.workers,
+            progress=self.progress,
+            rescan=rescan,
+        )
+        table = paths.data_dir(self.ws) / CHECK_TABLE
+        text = result.problems.to_csv(index=False)
+        if not table.is_file() or table.read_text() != text:
+            atomic.write_text(table, text)
+        if not self.profile.data.exclude_bad:
+            result.raise_for_errors(table_path=table)
+        excluded = result.excluded()
+        summary = {
+            "files": len(result.events) + len(result.backgrounds),
+            "errors": len(result.errors),
+            "warnings": len(result.warnings),
+            "excluded": len(excluded),
+        }
+        if self.manifest.get("excluded") != excluded or self.manifest.get("check") != summary:
+            self.manifest["excluded"], self.manifest["check"] = excluded, summary
+            self._save()
+        self._check = result
+        return result
+
+    def check(self, force: bool = False) -> None:
+        """The source check; ``force`` reads every file again instead of trusting the cache."""
+        if self.source_check(rescan=force).scanned:
+            self.ran.append("check")
+
     def plan_key(self) -> str:
         d = self.profile.data
         return config_hash(
             {
-                "fsd_csv": _file_sha(find_fsd_csv(self.fsd)),
-                "tau_meta": _file_sha(self.tau / TAU_META),
-                "pocket": self.pocket_key() if d.source == "pocket" else None,
+                "sources": _digest(self.source_check().identity()),
                 "mixtures_per_fold": d.mixtures_per_fold,
                 "seed": d.seed,
+                "keep_recordings_in_one_fold": d.keep_recordings_in_one_fold,
                 "version": PLAN_VERSION,
             }
         )
@@ -153,26 +277,39 @@ class _Stages:
         key = self.plan_key()
         if force or not self._fresh("plan", key, self.plan_path.is_file()):
             ensure_writable_dir(self.plan_path.parent)
+            result = self.source_check()
             plan = make_plan(
-                read_fsd(self.fsd),
-                read_tau(self.tau),
+                result.events,
+                result.backgrounds,
                 mixtures_per_fold=self.profile.data.mixtures_per_fold,
                 seed=self.profile.data.seed,
+                keep_recordings_in_one_fold=self.profile.data.keep_recordings_in_one_fold,
             )
             write_plan(plan, self.plan_path)
+            self._keys.clear()
             self._done("plan", key)
 
+    def render_settings(self) -> dict[str, Any]:
+        """What a rendered mixture depends on besides its plan rows, sources and SNR."""
+        return {}
+
+    def mixture_keys(self, snr: int) -> dict[str, str]:
+        """Key of every mixture at ``snr`` (as :func:`paperlib.data.render.render_plan` makes)."""
+        if snr not in self._keys:
+            result = self.source_check()
+            self._keys[snr] = render.mixture_keys(
+                read_plan(self.plan_path),
+                event_hashes=result.event_hashes(),
+                background_hashes=result.background_hashes(),
+                settings={**self.render_settings(), "snr_db": int(snr)},
+            )
+        return self._keys[snr]
+
     def render_key(self, snr: int) -> str:
-        # content, not location: the plan names its sources relative to their folders, and
-        # the plan key covers the metadata (and the pocket recipe); moving a workspace is free
-        return config_hash(
-            {
-                "plan": plan_sha256(self.plan_path),
-                "sources": self.plan_key(),
-                "snr": snr,
-                "version": render.RENDER_VERSION,
-            }
-        )
+        # content, not location: the keys hold the plan rows and the sources' content hashes;
+        # moving a workspace or a dataset folder is free
+        return config_hash({"mixtures": _digest(self.mixture_keys(snr)), "snr": snr,
+                            "version": render.RENDER_VERSION})  # fmt: skip
 
     def render(self, force: bool = False) -> None:
         todo: dict[int, Path] = {}
@@ -180,7 +317,7 @@ class _Stages:
         for snr in self.profile.data.snrs:
             folder = paths.mixtures_dir(self.ws, snr)
             count = (
-                sum(1 for e in os.scandir(folder) if e.name.endswith(".wav"))
+                sum(1 for e in folder.iterdir() if e.name.endswith(".wav"))
                 if folder.is_dir()
                 else 0
             )
@@ -189,13 +326,17 @@ class _Stages:
             ):
                 todo[snr] = folder
         if todo:
-            render.render_plan(
+            result = self.source_check()
+            render.render_plan(  # every SNR in one pass: each source is decoded once
                 self.plan_path,
                 fsd_dir=self.fsd,
                 tau_dir=self.tau,
                 out_dirs=todo,
                 workers=self.profile.data.workers,
                 progress=self.progress,
+                event_hashes=result.event_hashes(),
+                background_hashes=result.background_hashes(),
+                settings=self.render_settings(),
             )
             for snr in todo:
                 self._done(f"render/{paths.snr_tag(snr)}", self.render_key(snr))
@@ -205,7 +346,7 @@ class _Stages:
             stage = f"features/{paths.snr_tag(snr)}"
             key = config_hash({"render": self.render_key(snr), "version": FEATURE_VERSION})
             out = paths.feature_file(self.ws, snr)
-            if force or not self._fresh(stage, key, out.is_file()):
+            if force or not self._fresh(stage, key, feat.is_complete_feature_file(out)):
                 feat.write_features(
                     self.plan_path,
                     paths.mixtures_dir(self.ws, snr),
@@ -214,6 +355,7 @@ class _Stages:
                     workers=self.profile.data.workers,
                     progress=self.progress,
                 )
+                cached_sha256(out)  # the runs' key: hashed once here, not by every run
                 self._done(stage, key)
 
     def products(self) -> DataProducts:
@@ -226,6 +368,8 @@ class _Stages:
             mixture_dirs={s: paths.mixtures_dir(self.ws, s) for s in snrs},
             feature_files={s: paths.feature_file(self.ws, s) for s in snrs},
             ran=tuple(self.ran),
+            check=self._check,
+            excluded=tuple(self.manifest.get("excluded", ())),
         )
 
 
@@ -246,11 +390,13 @@ def run_stages(
         raise ValueError(f"unknown data stage(s) {unknown}; expected some of {list(STAGES)}")
     workspace = Path(workspace) if workspace is not None else paths.workspace_dir(profile.name)
     ensure_writable_dir(paths.data_dir(workspace))
-    runner = _Stages(profile, workspace, progress)
-    for stage in STAGES:
-        if stage in stages:
-            getattr(runner, stage)(force=force)
-    return runner.products()
+    with workspace_lock(workspace, "data", what=f"the data of workspace {workspace}"):
+        atomic.clean_orphans(paths.data_dir(workspace))  # left by a killed earlier run
+        runner = _Stages(profile, workspace, progress)
+        for stage in STAGES:
+            if stage in stages:
+                getattr(runner, stage)(force=force)
+        return runner.products()
 
 
 def prepare_data(

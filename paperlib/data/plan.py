@@ -33,12 +33,12 @@ One plan serves every SNR.
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from paperlib import atomic
 from paperlib.data.audio import ensure_writable_dir
 from paperlib.data.classes import CLASS_INDEX
 from paperlib.data.errors import MetadataError, MissingSourceError, NotEnoughDataError
@@ -69,16 +69,27 @@ def assign_folds(num_rows: int, *, seed: int) -> np.ndarray:
 
 
 def make_plan(
-    events: pd.DataFrame, backgrounds: pd.DataFrame, *, mixtures_per_fold: int, seed: int
+    events: pd.DataFrame,
+    backgrounds: pd.DataFrame,
+    *,
+    mixtures_per_fold: int,
+    seed: int,
+    keep_recordings_in_one_fold: bool = False,
 ) -> pd.DataFrame:
     """Build the plan from reader outputs (:func:`~paperlib.data.sources.read_fsd` /
-    :func:`~paperlib.data.sources.read_tau`).
+    :func:`~paperlib.data.sources.read_tau`, or :func:`paperlib.data.check.check_sources`).
 
     Args:
-        events: rows with ``label``, ``manually_verified``, ``source``, ``duration_s``.
-        backgrounds: rows with ``filename``, ``scene_label``.
+        events: rows with ``label``, ``manually_verified``, ``source``, ``duration_s`` and
+            optionally ``usable`` (bool; a row that is not usable keeps its place in the fold
+            assignment, so excluding a bad file changes only its own fold, but is never mixed).
+        backgrounds: rows with ``filename``, ``scene_label`` (``identifier`` when
+            ``keep_recordings_in_one_fold``) and optionally ``usable``.
         mixtures_per_fold: mixtures in each of the 4 folds.
         seed: seed of the folds and of every shuffle.
+        keep_recordings_in_one_fold: deal backgrounds to folds by recording (TAU
+            ``identifier``), so no recording's segments are heard in two folds (off in the
+            paper's recipe; see :func:`background_folds`).
 
     Returns:
         DataFrame with :data:`PLAN_COLUMNS`, ``4 * mixtures_per_fold * 3`` rows.
@@ -90,17 +101,17 @@ def make_plan(
     """
     if mixtures_per_fold < 1:
         raise ValueError(f"mixtures_per_fold={mixtures_per_fold}: expected at least 1")
-    needed = NUM_FOLDS * mixtures_per_fold
-    if len(backgrounds) < needed:
-        raise NotEnoughDataError(
-            f"{len(backgrounds)} background(s) available, but {NUM_FOLDS} folds x "
-            f"{mixtures_per_fold} mixtures need {needed} (each background is used once)"
-        )
-    if events["duration_s"].isna().any():
-        raise ValueError("events need 'duration_s' (read them with check_audio=True)")
+    usable = _usable(events)
     folds = assign_folds(len(events), seed=seed)
-    verified = events["manually_verified"].to_numpy() == 1
-    bg_order = np.random.default_rng([seed, 3]).permutation(len(backgrounds))[:needed]
+    verified = (events["manually_verified"].to_numpy() == 1) & usable
+    if events["duration_s"][verified].isna().any():
+        raise ValueError("events need 'duration_s' (read them with check_audio=True)")
+    per_fold = background_folds(
+        backgrounds,
+        mixtures_per_fold=mixtures_per_fold,
+        seed=seed,
+        by_recording=keep_recordings_in_one_fold,
+    )
 
     rows = []
     for fold in range(1, NUM_FOLDS + 1):
@@ -116,7 +127,7 @@ def make_plan(
         slots = EVENTS_PER_MIXTURE * mixtures_per_fold
         picks = np.resize(pool, slots)  # the shuffled list, repeated to cover every slot
         for i in range(mixtures_per_fold):
-            bg = backgrounds.iloc[bg_order[(fold - 1) * mixtures_per_fold + i]]
+            bg = backgrounds.iloc[per_fold[fold - 1][i]]
             for j, onset in enumerate(ONSETS_S):
                 ev = events.iloc[picks[EVENTS_PER_MIXTURE * i + j]]
                 rows.append(
@@ -135,17 +146,68 @@ def make_plan(
     return pd.DataFrame(rows, columns=list(PLAN_COLUMNS))
 
 
+def _usable(frame: pd.DataFrame) -> np.ndarray:
+    if "usable" not in frame.columns:
+        return np.ones(len(frame), dtype=bool)
+    return frame["usable"].to_numpy(dtype=bool)
+
+
+def background_folds(
+    backgrounds: pd.DataFrame, *, mixtures_per_fold: int, seed: int, by_recording: bool = False
+) -> list[np.ndarray]:
+    """Row indices of the backgrounds each fold's mixtures use, in mixture order: 4 x (m,).
+
+    Default (the paper's recipe): the rows are shuffled with ``default_rng([seed, 3])`` and
+    the usable ones dealt in order, fold 1's first; segments of one recording can land in
+    different folds. ``by_recording``: the recordings (``identifier``) are shuffled with
+    ``default_rng([seed, 4])`` and each goes whole to the fold with the fewest backgrounds so
+    far (ties: the lowest fold) until every fold has ``m``; a fold uses its first ``m``.
+
+    Raises:
+        NotEnoughDataError: fewer usable backgrounds than 4 x m (or, by recording, a fold
+            left short), with the counts.
+    """
+    usable = _usable(backgrounds)
+    needed = NUM_FOLDS * mixtures_per_fold
+    if usable.sum() < needed:
+        raise NotEnoughDataError(
+            f"{int(usable.sum())} background(s) available, but {NUM_FOLDS} folds x "
+            f"{mixtures_per_fold} mixtures need {needed} (each background is used once)"
+        )
+    if not by_recording:
+        order = np.random.default_rng([seed, 3]).permutation(len(backgrounds))
+        order = order[usable[order]][:needed]
+        return [
+            order[k * mixtures_per_fold : (k + 1) * mixtures_per_fold] for k in range(NUM_FOLDS)
+        ]
+    rows = np.flatnonzero(usable)
+    ids = backgrounds["identifier"].to_numpy()[rows]
+    recordings = list(dict.fromkeys(ids.tolist()))
+    order = np.random.default_rng([seed, 4]).permutation(len(recordings))
+    members = {r: rows[ids == r] for r in recordings}
+    dealt: list[list[int]] = [[] for _ in range(NUM_FOLDS)]
+    for index in order:
+        open_folds = [k for k in range(NUM_FOLDS) if len(dealt[k]) < mixtures_per_fold]
+        if not open_folds:
+            break
+        target = min(open_folds, key=lambda k: (len(dealt[k]), k))
+        dealt[target].extend(members[recordings[index]].tolist())
+    short = {k + 1: len(d) for k, d in enumerate(dealt) if len(d) < mixtures_per_fold}
+    if short:
+        raise NotEnoughDataError(
+            f"keeping each recording in one fold leaves fold(s) {short} with fewer than "
+            f"{mixtures_per_fold} backgrounds ({len(recordings)} recordings, {len(rows)} usable "
+            "segments); use fewer mixtures per fold or turn data.keep_recordings_in_one_fold off"
+        )
+    return [np.asarray(d[:mixtures_per_fold], dtype=np.int64) for d in dealt]
+
+
 def write_plan(plan: pd.DataFrame, path: Path) -> Path:
     """Write the plan CSV atomically (fixed number formats: byte-identical for equal plans)."""
     path = Path(path)
     ensure_writable_dir(path.parent)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        plan[list(PLAN_COLUMNS)].to_csv(tmp, index=False, lineterminator="\n", float_format="%.6f")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    text = plan[list(PLAN_COLUMNS)].to_csv(index=False, lineterminator="\n", float_format="%.6f")
+    return atomic.write_text(path, text)
 
 
 def read_plan(path: Path) -> pd.DataFrame:
@@ -166,6 +228,16 @@ def read_plan(path: Path) -> pd.DataFrame:
     )
     if tuple(plan.columns) != PLAN_COLUMNS:
         raise MetadataError(f"{path}: columns {list(plan.columns)}, expected {list(PLAN_COLUMNS)}")
+    from paperlib.data.sources import inside_folder
+
+    outside = sorted(
+        {name for name in (*plan["source"], *plan["background"]) if not inside_folder(str(name))}
+    )
+    if outside:
+        raise MetadataError(
+            f"{path}: source path(s) {outside[:5]} leave their dataset folder; expected "
+            "relative paths without '..'"
+        )
     bad_labels = sorted(set(plan["label"]) - set(CLASS_INDEX))
     if bad_labels:
         raise MetadataError(f"{path}: label(s) {bad_labels} are not among the 41 classes")
@@ -201,3 +273,59 @@ def class_counts(plan: pd.DataFrame) -> pd.DataFrame:
     table["total"] = table.sum(axis=1)
     table.index.name = "class"
     return table
+
+
+def class_coverage(plan: pd.DataFrame, folds: tuple[int, ...] = (1, 2, 3, 4)) -> pd.DataFrame:
+    """Clips with each class in the training and the validation folds, per held-out fold.
+
+    Args:
+        plan: a plan (:func:`make_plan` / :func:`read_plan`).
+        folds: the held-out folds to report (the grid's ``folds``).
+
+    Returns:
+        One row per class and held-out fold: ``class``, ``held_out_fold``, ``train_clips``
+        (mixtures of the other folds with the class), ``val_clips`` (mixtures of the held-out
+        fold with it). A class with 0 on either side cannot be learnt or scored there.
+    """
+    from paperlib.data.classes import CLASSES
+
+    clips = plan.drop_duplicates(["mixture", "label"])
+    table = pd.crosstab(clips["label"], clips["fold"]).reindex(
+        index=list(CLASSES), columns=range(1, NUM_FOLDS + 1), fill_value=0
+    )
+    rows = []
+    for fold in folds:
+        others = [k for k in range(1, NUM_FOLDS + 1) if k != fold]
+        for name in CLASSES:
+            rows.append(
+                {
+                    "class": name,
+                    "held_out_fold": int(fold),
+                    "train_clips": int(table.loc[name, others].sum()),
+                    "val_clips": int(table.loc[name, fold]),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def missing_classes(coverage: pd.DataFrame) -> pd.DataFrame:
+    """Rows of :func:`class_coverage` where a class has no training or no validation clip,
+    with a column ``missing`` (``training``, ``validation`` or ``both``)."""
+    out = coverage[(coverage["train_clips"] == 0) | (coverage["val_clips"] == 0)].copy()
+    train, val = out["train_clips"] == 0, out["val_clips"] == 0
+    out["missing"] = np.where(train & val, "both", np.where(train, "training", "validation"))
+    return out.reset_index(drop=True)
+
+
+def split_recordings(plan: pd.DataFrame, backgrounds: pd.DataFrame) -> tuple[int, int]:
+    """``(recordings heard in more than one fold, recordings used)`` of a plan.
+
+    ``backgrounds`` maps ``filename`` to the TAU recording ``identifier``; a recording whose
+    segments back mixtures of two folds leaks its acoustic conditions from training into
+    validation.
+    """
+    ids = dict(zip(backgrounds["filename"], backgrounds["identifier"], strict=True))
+    used = mixtures(plan)
+    folds = used.assign(recording=used["background"].map(ids)).groupby("recording")["fold"]
+    counts = folds.nunique()
+    return int((counts > 1).sum()), len(counts)

@@ -19,7 +19,6 @@ the real formats, the readers and the recipe run on them unchanged.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ import numpy as np
 import pandas as pd
 import soxr
 
+from paperlib import atomic
 from paperlib.data import synth
 from paperlib.data.audio import ensure_writable_dir, write_wav_atomic
 from paperlib.data.classes import CLASSES, SCENES
@@ -392,6 +392,7 @@ def _run(tasks: list, fn, workers: int, progress: bool, what: str) -> None:
 
 
 def _clear_wavs(folder: Path, keep: Iterable[str]) -> None:
+    atomic.clean_orphans(folder)
     keep = set(keep)
     for path in folder.glob("*.wav"):
         if path.name not in keep:
@@ -481,6 +482,4 @@ def write_pocket_corpus(
 
 
 def _write_csv_atomic(frame: pd.DataFrame, path: Path, *, sep: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    frame.to_csv(tmp, sep=sep, index=False, lineterminator="\n")
-    os.replace(tmp, path)
+    atomic.write_text(path, frame.to_csv(sep=sep, index=False, lineterminator="\n"))

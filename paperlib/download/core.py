@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from paperlib import atomic
 from paperlib.download.catalog import DEFAULT_BASE_URL, ArchiveSpec, DatasetSpec, dataset_specs
 from paperlib.download.fetch import fetch_archive
 from paperlib.download.safe_extract import iter_files, safe_extract
@@ -182,10 +183,8 @@ def _place(extracted: Path, dest: Path, item: _Item) -> dict[str, int]:
 
 def _write_marker(dest: Path, item: _Item, files: dict[str, int]) -> None:
     marker = _marker_path(dest / "archives", item.remote.name)
-    tmp = marker.with_name(marker.name + ".tmp")
     payload = {"archive": item.remote.name, "md5": item.remote.md5, "size": item.remote.size}
-    tmp.write_text(json.dumps({**payload, "files": files}, indent=1, sort_keys=True))
-    os.replace(tmp, marker)
+    atomic.write_json(marker, {**payload, "files": files})
 
 
 def _check_layout(dest: Path, spec: DatasetSpec) -> Path:

@@ -12,6 +12,7 @@ from) and :class:`ChecksumError` names the file, the expected and the actual MD5
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -33,6 +34,19 @@ class ChecksumError(ValueError):
 
 class DownloadError(OSError):
     """A download failed for good (HTTP error, or the connection kept dropping)."""
+
+
+@contextlib.contextmanager
+def _disk_errors(path: Path) -> Iterator[None]:
+    """A full disk while receiving ``path`` is one error naming it."""
+    try:
+        yield
+    except OSError as error:
+        from paperlib.atomic import disk_full_error, is_disk_full
+
+        if is_disk_full(error):
+            raise disk_full_error(path) from error
+        raise
 
 
 class _Incomplete(Exception):
@@ -168,6 +182,7 @@ class ResumableDownloader:
             self._sync_digest(offset)
             self.part_path.parent.mkdir(parents=True, exist_ok=True)
             with (
+                _disk_errors(self.part_path),
                 open(self.part_path, mode) as handle,
                 tqdm(
                     total=self.size,
@@ -180,12 +195,24 @@ class ResumableDownloader:
                     leave=True,
                 ) as bar,
             ):
+                have = offset
                 for chunk in _chunks(response):
+                    self.bytes_received += len(chunk)
+                    if have + len(chunk) > self.size:  # never past the published size
+                        log.warning(
+                            "%s: the server sends more than the %d bytes the record declares; "
+                            "stopped there (the checksum decides)",
+                            url,
+                            self.size,
+                        )
+                        chunk = chunk[: self.size - have]
                     handle.write(chunk)
                     self._digest.update(chunk)
                     self._hashed += len(chunk)
-                    self.bytes_received += len(chunk)
+                    have += len(chunk)
                     bar.update(len(chunk))
+                    if have >= self.size:
+                        break
         got = self._part_size()
         if got < self.size:
             raise _Incomplete(f"response ended at {got:,} of {self.size:,} bytes")

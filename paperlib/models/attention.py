@@ -30,6 +30,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from paperlib.models.precision import full_precision
+
 
 class AttentionStep(nn.Module):
     """One attention step along the last axis of its input.
@@ -37,6 +39,8 @@ class AttentionStep(nn.Module):
     Args:
         length: size L of the pooled axis (F for step 1, T for step 2); both linear layers
             map L -> L and are shared by every class (and every frame, in step 1).
+            They keep PyTorch's default ``nn.Linear`` initialisation (uniform in
+            ``±1/sqrt(L)``): the authors' code never passed them to its init.
         variant: ``authors`` or ``paper`` (see the module docstring).
 
     Forward: ``z`` (..., L) -> ``(weights, output)`` with ``weights`` (..., L) summing to 1
@@ -75,7 +79,8 @@ class TwoStepAttention(nn.Module):
     Forward: class maps (B, K, T, F) -> dict with
     ``step1_weights`` (B, K, T, F) summing to 1 over F, ``step1_output`` (B, K, T),
     ``step2_weights`` (B, K, T) summing to 1 over T, ``step2_output`` (B, K) unclamped, and
-    ``clip_probs`` (B, K) = ``step2_output`` clamped to [0, 1].
+    ``clip_probs`` (B, K) = ``step2_output`` clamped to [0, 1]; all float32, whatever the
+    autocast setting (the linear layers, softmax and sigmoid of a head stay in full precision).
     """
 
     def __init__(self, *, time_steps: int, mel_bins: int, variant: str) -> None:
@@ -84,8 +89,9 @@ class TwoStepAttention(nn.Module):
         self.step2 = AttentionStep(time_steps, variant=variant)
 
     def forward(self, class_maps: torch.Tensor) -> dict[str, torch.Tensor]:
-        step1_weights, step1_output = self.step1(class_maps)  # (B,K,T,F), (B,K,T)
-        step2_weights, step2_output = self.step2(step1_output)  # (B,K,T), (B,K)
+        with full_precision(class_maps):
+            step1_weights, step1_output = self.step1(class_maps.float())  # (B,K,T,F), (B,K,T)
+            step2_weights, step2_output = self.step2(step1_output)  # (B,K,T), (B,K)
         return {
             "step1_weights": step1_weights,
             "step1_output": step1_output,

@@ -12,6 +12,7 @@ from torch import nn
 from paperlib.models.blocks import AtrousLayer, ConvBlock
 from paperlib.models.encoder import ClassConv
 from paperlib.models.pooling import AtrousAttentionHead, GlobalPool
+from paperlib.models.precision import full_precision
 from paperlib.models.spec import ModelSpec, SEDModel
 
 TRUNK_CHANNELS: tuple[int, ...] = (32, 64, 128, 128)
@@ -25,7 +26,8 @@ class PooledCNN(SEDModel):
     """VGG-like trunk (4 double-conv blocks, no pooling) -> 1x1 conv -> sigmoid -> global pool.
 
     Forward: (B, T, F) -> dict with ``clip_probs`` (B, K) in [0, 1] and ``class_maps``
-    (B, K, T, F) (sigmoid class maps, the values the pooling sees).
+    (B, K, T, F) (sigmoid class maps, the values the pooling sees); the head (class conv,
+    sigmoid, pooling) runs in float32 whatever the autocast setting.
 
     Args:
         spec: the model spec (its width scales the trunk channels).
@@ -45,8 +47,10 @@ class PooledCNN(SEDModel):
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         h = self.trunk(self.check_input(x))  # (B, C, T, F)
-        class_maps = torch.sigmoid(self.class_conv(h))  # (B, K, T, F)
-        return {"clip_probs": self.pool(class_maps), "class_maps": class_maps}
+        logits = self.class_conv(h)  # (B, K, T, F) float32
+        with full_precision(logits):
+            class_maps = torch.sigmoid(logits.float())
+            return {"clip_probs": self.pool(class_maps), "class_maps": class_maps}
 
 
 class AtrousAP(SEDModel):

@@ -13,13 +13,16 @@ from torch import nn
 
 
 def init_weights(module: nn.Module) -> None:
-    """Initialise one module as the authors' code does (use with ``model.apply``).
+    """Initialise one module as the authors' ``init_layer``/``init_bn`` do (use with ``apply``).
 
-    Conv and linear weights: uniform in ``±sqrt(2 / fan_in) * sqrt(3)`` (He-uniform); their
-    biases 0. BatchNorm: weight 1, bias 0. Other modules are left alone.
+    Conv weights: uniform in ``±sqrt(2 / fan_in) * sqrt(3)`` (He-uniform); their biases 0.
+    BatchNorm: weight 1, bias 0. Every other module is left alone -- in particular the linear
+    layers of the two-step attention, which the authors' code never passed to its init and which
+    so keep PyTorch's default ``nn.Linear`` initialisation (weights and biases uniform in
+    ``±1/sqrt(fan_in)``).
     """
-    if isinstance(module, (nn.Conv2d, nn.Linear)):
-        fan_in = module.weight[0].numel()  # in_channels/groups * kh * kw, or in_features
+    if isinstance(module, nn.Conv2d):
+        fan_in = module.weight[0].numel()  # in_channels/groups * kh * kw
         bound = math.sqrt(2.0 / fan_in) * math.sqrt(3.0)
         with torch.no_grad():
             module.weight.uniform_(-bound, bound)
@@ -29,6 +32,21 @@ def init_weights(module: nn.Module) -> None:
         with torch.no_grad():
             module.weight.fill_(1.0)
             module.bias.zero_()
+
+
+def initialise(model: nn.Module) -> nn.Module:
+    """Initialise a whole model as the authors' code ran and return it.
+
+    :func:`init_weights` on every module, then the exceptions: each module that defines an
+    ``after_init()`` method runs it (the Atrous AP head zeroes its attention convolution).
+    Draws from torch's global generator: seed it for reproducible weights.
+    """
+    model.apply(init_weights)
+    for module in model.modules():
+        after_init = getattr(module, "after_init", None)
+        if callable(after_init):
+            after_init()
+    return model
 
 
 def activation(name: str) -> nn.Module:

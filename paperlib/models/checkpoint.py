@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
+import pickle
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from paperlib import atomic
 from paperlib.models.registry import build_model_from_spec
 from paperlib.models.spec import ModelSpec
 
@@ -48,15 +49,31 @@ def save_model(path: str | Path, model: nn.Module, *, extra: dict[str, Any] | No
         "state_dict": state,
         "extra": dict(extra or {}),
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return atomic.write_bytes(path, buffer.getvalue())
+
+
+def load_torch_file(path: str | Path, *, map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)`` with one clear error for a bad file.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        CheckpointError: the file is truncated, not a torch file, or holds objects other than
+            tensors and plain containers; the message names the file and never suggests
+            loading it unsafely.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        reason = "it holds objects other than tensors and plain containers, which are not loaded"
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, AttributeError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        reason = f"truncated or not a torch file: {first}"
+    raise CheckpointError(f"{path}: not a readable paperlib checkpoint ({reason})")
 
 
 def read_checkpoint(
@@ -69,12 +86,7 @@ def read_checkpoint(
         CheckpointError: the file is not a paperlib checkpoint.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as error:  # unreadable or unsafe content
-        raise CheckpointError(f"{path}: not a readable paperlib checkpoint ({error})") from error
+    payload = load_torch_file(path, map_location=map_location)
     if not isinstance(payload, dict) or not {"spec", "state_dict"} <= set(payload):
         raise CheckpointError(f"{path}: expected a dict with 'spec' and 'state_dict'")
     return payload

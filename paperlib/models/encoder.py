@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from paperlib.models.blocks import ConvBlock
+from paperlib.models.precision import full_precision
 
 ENCODER_CHANNELS: tuple[int, ...] = (32, 64, 128, 256)
 """Channels of the four encoder blocks at width 1 (paper Table I)."""
@@ -34,12 +35,17 @@ class Encoder(nn.Module):
 
 
 class ClassConv(nn.Module):
-    """1x1 convolution with bias to K class maps: (B, C, T, F) -> (B, K, T, F)."""
+    """1x1 convolution with bias to K class maps: (B, C, T, F) -> (B, K, T, F).
+
+    The first layer of every head: it runs in float32 even under autocast (a cheap 1x1
+    convolution; bfloat16 class maps would tie and blur what the pooling ranks).
+    """
 
     def __init__(self, in_channels: int, num_classes: int) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_channels, num_classes, 1, bias=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, C, T, F) -> (B, K, T, F) class T-F representation (unbounded)."""
-        return self.conv(x)
+        """(B, C, T, F) -> (B, K, T, F) float32 class T-F representation (unbounded)."""
+        with full_precision(x):
+            return self.conv(x.float())

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from paperlib.models.baselines import AtrousAP, PooledCNN
-from paperlib.models.blocks import init_weights
+from paperlib.models.blocks import initialise
 from paperlib.models.spec import MODEL_NAMES, ModelSpec, SEDModel
 from paperlib.models.twostep import TwoStepAPAE
 
@@ -48,15 +48,13 @@ _FAMILIES: dict[str, Callable[[ModelSpec, ModelEntry], SEDModel]] = {
 
 
 def build_model_from_spec(spec: ModelSpec) -> nn.Module:
-    """Build and initialise (see :func:`~paperlib.models.blocks.init_weights`) the model of ``spec``.
+    """Build and initialise (see :func:`~paperlib.models.blocks.initialise`) the model of ``spec``.
 
     The random initialisation draws from torch's global generator: seed it
     (``torch.manual_seed``) for reproducible weights.
     """
     entry = MODEL_TABLE[spec.name]
-    model = _FAMILIES[entry.family](spec, entry)
-    model.apply(init_weights)
-    return model
+    return initialise(_FAMILIES[entry.family](spec, entry))
 
 
 def build_model(

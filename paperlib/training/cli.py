@@ -13,10 +13,10 @@ def _profile(args: argparse.Namespace) -> Profile:
     return load_profile_with_overrides(args.profile, args.set or [])
 
 
-def _workspace(profile: Profile) -> Path:
+def _workspace(profile: Profile, args: argparse.Namespace) -> Path:
     from paperlib import paths
 
-    return paths.workspace_dir(profile.name)
+    return Path(args.workspace) if args.workspace else paths.workspace_dir(profile.name)
 
 
 def _prepare(profile: Profile, workspace: Path, progress: bool) -> None:
@@ -29,7 +29,7 @@ def _train(args: argparse.Namespace) -> int:
     from paperlib.training.trainer import train_run
 
     profile = _profile(args)
-    workspace = _workspace(profile)
+    workspace = _workspace(profile, args)
     if args.features is None and args.prepare:
         if args.snr not in profile.data.snrs:
             from paperlib.training.data import feature_path_for_snr
@@ -48,29 +48,46 @@ def _train(args: argparse.Namespace) -> int:
         feature_path=args.features,
         resume_from=args.resume,
         progress=not args.no_progress,
+        wait=args.wait,
     )
     summary = {k: result.metrics[k] for k in ("micro_ap", "macro_ap", "roc_auc", "best_epoch")}
-    print(json.dumps({"run_id": result.run_id, "run_dir": str(result.run_dir), **summary}))
+    from paperlib.atomic import json_safe  # strict JSON: NaN is null
+
+    print(
+        json.dumps(json_safe({"run_id": result.run_id, "run_dir": str(result.run_dir), **summary}))
+    )
     return 0
 
 
 def _grid(args: argparse.Namespace) -> int:
+    import sys
+
     from paperlib import paths
+    from paperlib.training.engines import EngineError, GridCellError, check_engine_options
     from paperlib.training.grid import run_grid
 
+    check_engine_options(args.engine, address=args.address, cpus_per_cell=args.cpus_per_cell)
     profile = _profile(args)
-    workspace = _workspace(profile)
+    workspace = _workspace(profile, args)
     if args.prepare:
         _prepare(profile, workspace, not args.no_progress)
-    table = run_grid(
-        profile,
-        workspace,
-        models=tuple(args.models) if args.models else None,
-        snrs=tuple(args.snrs) if args.snrs else None,
-        folds=tuple(args.folds) if args.folds else None,
-        include_ablation=args.ablation,
-        progress=not args.no_progress,
-    )
+    try:
+        table = run_grid(
+            profile,
+            workspace,
+            models=tuple(args.models) if args.models else None,
+            snrs=tuple(args.snrs) if args.snrs else None,
+            folds=tuple(args.folds) if args.folds else None,
+            include_ablation=args.ablation,
+            progress=not args.no_progress,
+            engine=args.engine,
+            address=args.address,
+            cpus_per_cell=args.cpus_per_cell,
+            wait=args.wait,
+        )
+    except EngineError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1 if isinstance(error, GridCellError) else 2
     print(f"{table['run_id'].nunique()} runs; results in {paths.results_dir(workspace)}")
     return 0
 
@@ -90,6 +107,18 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help="do not prepare the data first (the feature files must exist)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--workspace",
+        default=None,
+        help="workspace folder (default: workspace/<profile>, or $PAPERLIB_WORKSPACE/<profile>)",
+    )
+    parser.add_argument(
+        "--no-wait",
+        dest="wait",
+        action="store_false",
+        help="stop with an error instead of waiting when another process is training the same "
+        "run or running a grid on this workspace",
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -117,5 +146,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="include the Table V cells (α values, linear decoder)",
+    )
+    grid.add_argument(
+        "--engine",
+        default="local",
+        help="where the cells run: local (this machine, default) or ray (a Ray cluster; "
+        "needs the 'cluster' extra)",
+    )
+    grid.add_argument(
+        "--address",
+        default=None,
+        help="ray engine: the cluster to join (auto = the one running on this machine, or "
+        "HOST:PORT of its head); without it a local Ray instance is started",
+    )
+    grid.add_argument(
+        "--cpus-per-cell",
+        type=float,
+        default=None,
+        metavar="N",
+        help="ray engine: CPUs per cell (default 1); a CUDA profile asks for one GPU per cell",
     )
     grid.set_defaults(handler=_grid)

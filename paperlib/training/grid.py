@@ -8,7 +8,8 @@ finished cells and the ablation reuses the Table IV 2APAE cell.
 
 Devices: with several CUDA GPUs the cells run in a process pool, one cell per GPU at a time;
 otherwise (CPU, one GPU) they run one after another in this process. Only the 0/1-GPU path is
-tested (no multi-GPU machine was available).
+tested (no multi-GPU machine was available). ``engine="ray"`` runs the pending cells as tasks on
+a Ray cluster instead (:mod:`paperlib.training.engines`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import torch
 
 from paperlib import paths
 from paperlib.config import Profile
+from paperlib.progress import progress_bar
+from paperlib.training.engines import check_engine_options, run_on_ray
 from paperlib.training.provenance import atomic_write_text
 from paperlib.training.runs import MODEL_WITH_DECODER
 from paperlib.training.trainer import RunResult, train_run
@@ -34,6 +37,7 @@ __all__ = [
     "RESULTS_FILE",
     "Cell",
     "grid_cells",
+    "merge_results",
     "read_results",
     "run_grid",
 ]
@@ -72,9 +76,22 @@ def grid_cells(
     alphas: tuple[float, ...] | None = None,
     include_ablation: bool = True,
 ) -> list[Cell]:
-    """The cells of the grid, without duplicates, in a stable order (SNR, fold, model)."""
+    """The cells of the grid, without duplicates, in a stable order (SNR, fold, model).
+
+    The ablation cells (2APAE with other α values or a linear decoder) belong to 2APAE: a grid
+    whose ``models`` leave 2APAE out has none.
+
+    Raises:
+        ValueError: an unknown model name (the valid ones are listed).
+    """
+    from paperlib.models import MODEL_NAMES
+
     grid = profile.grid
     models = tuple(models or grid.models)
+    unknown = [m for m in models if m not in MODEL_NAMES]
+    if unknown:
+        raise ValueError(f"unknown model(s) {unknown}; valid models: {', '.join(MODEL_NAMES)}")
+    include_ablation = include_ablation and MODEL_WITH_DECODER in models
     snrs = tuple(snrs or grid.snrs)
     folds = tuple(folds or grid.folds)
     alphas = tuple(grid.alphas if alphas is None else alphas)
@@ -97,8 +114,16 @@ def grid_cells(
     return list(cells)
 
 
-def _run_cell(profile: Profile, workspace: Path, cell: Cell, device: str | None, progress: bool):
-    return train_run(profile, workspace, device=device, progress=progress, **cell.kwargs())
+def _run_cell(
+    profile: Profile,
+    workspace: Path,
+    cell: Cell,
+    device: str | None,
+    progress: bool,
+    wait: bool = True,
+) -> RunResult:
+    return train_run(profile, workspace, device=device, progress=progress, wait=wait,
+                     **cell.kwargs())  # fmt: skip
 
 
 _DEVICE_QUEUE: Any = None
@@ -126,11 +151,12 @@ def _tidy(results: list[RunResult], profile: Profile) -> tuple[pd.DataFrame, pd.
             "alpha": alpha,
             "decoder_activation": m["decoder_activation"],
         }
+        data = {"features_sha256": result.key.features_sha256}
         for metric in METRICS:
             rows.append({**ident, "metric": metric, "value": m[metric], "run_id": result.run_id,
-                         "val_class_prior": m["val_class_prior"]})  # fmt: skip
+                         "val_class_prior": m["val_class_prior"], **data})  # fmt: skip
         for name, ap in m["per_class_ap"].items():
-            per_class.append({**ident, "class": name, "ap": ap, "run_id": result.run_id})
+            per_class.append({**ident, "class": name, "ap": ap, "run_id": result.run_id, **data})
     return pd.DataFrame(rows), pd.DataFrame(per_class)
 
 
@@ -144,6 +170,10 @@ def run_grid(
     alphas: tuple[float, ...] | None = None,
     include_ablation: bool = True,
     progress: bool = True,
+    wait: bool = True,
+    engine: str = "local",
+    address: str | None = None,
+    cpus_per_cell: float | None = None,
 ) -> pd.DataFrame:
     """Run (or fetch from the cache) every cell and write the tidy results tables.
 
@@ -152,7 +182,14 @@ def run_grid(
         workspace: the profile's workspace; the feature files must exist there.
         models, snrs, folds, alphas: override the profile's lists.
         include_ablation: also run the Table V cells (α values, linear decoder).
-        progress: progress bars (one per cell).
+        progress: progress bars (one over the cells, one per cell's training).
+        wait: wait for a cell (or the results tables) another process is busy with, instead
+            of raising :class:`~paperlib.locking.LockedError`.
+        engine: ``local`` (this machine, the default) or ``ray`` (a task per pending cell on a
+            Ray cluster; see :mod:`paperlib.training.engines`).
+        address, cpus_per_cell: ray engine only: the cluster to join (``None`` starts a local
+            Ray instance, ``auto`` joins the one running on this machine) and the CPUs per cell
+            (default 1; a CUDA profile asks for one GPU per cell).
 
     Returns:
         The tidy table written to ``paths.results_dir(workspace)/results.csv``: one row per
@@ -160,8 +197,12 @@ def run_grid(
         alpha`` (NaN for the baselines), ``decoder_activation, metric`` (``micro_ap``,
         ``macro_ap``, ``roc_auc``), ``value, run_id, val_class_prior`` (share of positive
         (clip, class) pairs in the validation fold: the micro-AP of chance). ``per_class_ap.csv`` beside it has
-        ``..., class, ap, run_id``.
+        ``..., class, ap, run_id``. Both also have ``features_sha256`` (the data of the run).
+        The files on disk hold these rows merged into those of earlier grids
+        (:func:`merge_results`): a subset grid (``models=("GMP",)``) updates its own cells and
+        keeps the others; the returned table has only the cells of this call.
     """
+    check_engine_options(engine, address=address, cpus_per_cell=cpus_per_cell)
     workspace = Path(workspace)
     cells = grid_cells(
         profile,
@@ -172,7 +213,10 @@ def run_grid(
         include_ablation=include_ablation,
     )
     n_gpus = torch.cuda.device_count() if profile.train.device != "cpu" else 0
-    if n_gpus > 1:
+    if engine == "ray":
+        results = run_on_ray(profile, workspace, cells, address=address,
+                             cpus_per_cell=cpus_per_cell, progress=progress)  # fmt: skip
+    elif n_gpus > 1:
         queue = multiprocessing.get_context("spawn").Queue()
         for i in range(n_gpus):
             queue.put(f"cuda:{i}")
@@ -191,12 +235,53 @@ def run_grid(
 
         results = [load_run(d) for d in run_dirs]
     else:
-        results = [_run_cell(profile, workspace, cell, None, progress) for cell in cells]
+        results = []
+        bar = progress_bar(progress=progress, total=len(cells), desc="grid", unit="run")
+        try:
+            for cell in cells:
+                results.append(_run_cell(profile, workspace, cell, None, progress, wait))
+                bar.update()
+        finally:
+            bar.close()
     table, per_class = _tidy(results, profile)
     out = paths.results_dir(workspace)
-    atomic_write_text(out / RESULTS_FILE, table.to_csv(index=False))
-    atomic_write_text(out / PER_CLASS_FILE, per_class.to_csv(index=False))
+    from paperlib.atomic import clean_orphans
+    from paperlib.locking import workspace_lock
+
+    with workspace_lock(workspace, "grid-results", what=f"the results tables in {out}", wait=wait):
+        clean_orphans(out)
+        for name, rows in ((RESULTS_FILE, table), (PER_CLASS_FILE, per_class)):
+            old = pd.read_csv(out / name) if (out / name).is_file() else None
+            atomic_write_text(out / name, merge_results(old, rows).to_csv(index=False))
     return table
+
+
+IDENTITY: tuple[str, ...] = ("profile", "model", "snr_db", "fold", "alpha", "decoder_activation")
+"""Columns that name a grid cell in the results tables."""
+
+
+def merge_results(old: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``new`` plus those of ``old`` that ``new`` does not replace.
+
+    An old row is replaced when ``new`` has the same cell (:data:`IDENTITY`), and dropped when
+    ``new`` was trained on another feature file for its SNR (``features_sha256``): the data
+    changed, so the old number is stale. New rows come first, in their order.
+    """
+    if old is None or old.empty:
+        return new.reset_index(drop=True)
+
+    def ident(frame: pd.DataFrame) -> pd.Series:
+        rows = frame[list(IDENTITY)].itertuples(index=False)
+        return pd.Series(["|".join(map(str, row)) for row in rows], index=frame.index)
+
+    keep = ~ident(old).isin(set(ident(new)))
+    if "features_sha256" in old.columns and "features_sha256" in new.columns:
+        current = new.groupby("snr_db")["features_sha256"].first()
+        now = old["snr_db"].map(current)
+        keep &= now.isna() | (old["features_sha256"] == now)
+    else:
+        keep &= ~old["snr_db"].isin(set(new["snr_db"]))  # an older table: keep what is unrelated
+    return pd.concat([new, old[keep]], ignore_index=True)
 
 
 def read_results(workspace: Path) -> tuple[pd.DataFrame, pd.DataFrame]:

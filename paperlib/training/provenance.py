@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import platform
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from paperlib import __version__, paths
+from paperlib import __version__, atomic, paths
+from paperlib.fingerprint import file_sha256
 
 __all__ = [
     "atomic_write_bytes",
@@ -24,37 +21,18 @@ __all__ = [
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """:func:`paperlib.atomic.write_bytes`, fsynced (a run's files survive a power cut)."""
+    atomic.write_bytes(path, data, durable=True)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Text version of :func:`atomic_write_bytes` (UTF-8)."""
-    atomic_write_bytes(path, text.encode("utf-8"))
+    atomic.write_text(path, text, durable=True)
 
 
 def atomic_write_json(path: Path, payload: Any) -> None:
-    """JSON (indented, NaN allowed) written atomically."""
-    atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
-
-
-def file_sha256(path: Path, chunk: int = 1 << 22) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+    """Strict JSON (NaN -> ``null``; :func:`paperlib.atomic.to_json`) written atomically."""
+    atomic.write_json(path, payload, durable=True)
 
 
 def git_commit() -> str:

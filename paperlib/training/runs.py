@@ -2,9 +2,17 @@
 
 A run is one model trained on one SNR with one held-out fold. Its id,
 ``<model>-snr<S>-fold<k>-<hash>``, hashes everything the numbers depend on (model, SNR, fold,
-model variant, training settings, data settings and the plan hash stored in the feature file)
-and nothing they do not (device, thread count), so the grid and a chapter that ask for the
-same cell share one run directory.
+model variant, training settings and the SHA-256 of the feature file's bytes) and nothing they
+do not (device, thread count, data settings that leave the feature file unchanged), so the
+grid and a chapter that ask for the same cell share one run directory, and features remade
+from changed sources give a new run instead of the old run's numbers.
+
+The feature file's hash comes from :func:`paperlib.fingerprint.cached_sha256`: computed from
+the bytes once (the data pipeline does it right after writing the file) and reused while the
+file's size, modification time and inode are unchanged; any rewrite of the file rehashes it.
+It is the same SHA-256 that ``sha256sum`` prints and that ``provenance.json`` records. (A hash
+attribute stored inside the HDF5 file was considered and not used: it cannot be checked
+without reading the whole file again, and a file edited in place would keep a stale one.)
 """
 
 from __future__ import annotations
@@ -35,8 +43,8 @@ class RunKey:
         width, decoder_activation, attention: model variant (defaults for the baselines).
         time_pool, mel_pool: input pooling (``model.time_pool``, ``model.mel_pool``).
         train: the training settings that affect the numbers.
-        data: the data settings that made the feature file.
-        plan_sha256: the plan hash recorded in the feature file.
+        features_sha256: SHA-256 of the feature file's bytes (everything the data stages made
+            it from: sources, plan, rendering, features).
     """
 
     model: str
@@ -49,11 +57,16 @@ class RunKey:
     time_pool: int
     mel_pool: int
     train: dict[str, Any]
-    data: dict[str, Any]
-    plan_sha256: str
+    features_sha256: str
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> RunKey:
+        """The key stored in a run's ``config.yaml`` (fields of older versions are ignored; a
+        field they lack, such as ``features_sha256``, reads as ``""``)."""
+        return cls(**{f.name: values.get(f.name, "") for f in dataclasses.fields(cls)})
 
     @property
     def run_id(self) -> str:
@@ -72,7 +85,6 @@ class RunKey:
 
 
 _TRAIN_KEYS_IGNORED = ("device", "num_threads", "eval_batch_size")
-_DATA_KEYS_IGNORED = ("workers",)
 
 
 def run_key(
@@ -81,17 +93,18 @@ def run_key(
     model: str,
     snr_db: int,
     fold: int,
-    plan_sha256: str = "",
+    features_sha256: str = "",
     alpha: float | None = None,
     decoder_activation: str | None = None,
 ) -> RunKey:
     """The :class:`RunKey` of one cell of ``profile``.
 
     Args:
-        profile: the profile (model, train and data sections are used).
+        profile: the profile (model and train sections are used).
         model: model name.
         snr_db, fold: the feature file's SNR and the held-out fold.
-        plan_sha256: ``plan_sha256`` attribute of the feature file.
+        features_sha256: SHA-256 of the feature file
+            (:func:`paperlib.fingerprint.cached_sha256`).
         alpha: 2APAE reconstruction weight; default ``profile.train.alpha``. Forced to 0.0 for
             the baselines (they have no decoder).
         decoder_activation: 2APAE last decoder activation; default the profile's.
@@ -101,7 +114,6 @@ def run_key(
     train = {k: v for k, v in to_dict(profile.train).items() if k not in _TRAIN_KEYS_IGNORED}
     run_alpha = float(profile.train.alpha if alpha is None else alpha) if has_decoder else 0.0
     train["alpha"] = run_alpha
-    data = {k: v for k, v in to_dict(profile.data).items() if k not in _DATA_KEYS_IGNORED}
     return RunKey(
         model=model,
         snr_db=int(snr_db),
@@ -117,6 +129,5 @@ def run_key(
         time_pool=int(profile.model.time_pool),
         mel_pool=int(profile.model.mel_pool),
         train=train,
-        data=data,
-        plan_sha256=str(plan_sha256),
+        features_sha256=str(features_sha256),
     )

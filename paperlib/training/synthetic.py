@@ -8,11 +8,12 @@ and attributes are those the data pipeline writes (see the common contract).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import h5py
 import numpy as np
+
+from paperlib import atomic
 
 __all__ = ["write_synthetic_features"]
 
@@ -62,9 +63,7 @@ def write_synthetic_features(
             strong[i, t0:t1, k] = 1
     fold_ids = np.repeat(np.asarray(folds, np.int8), clips_per_fold)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with h5py.File(tmp, "w") as handle:
+    with atomic.atomic_path(path) as tmp, h5py.File(tmp, "w") as handle:
         handle["features"] = features
         handle["clip_names"] = np.array([f"mix{i:05d}" for i in range(n)], dtype=object).astype(
             h5py.string_dtype("utf-8")
@@ -91,7 +90,6 @@ def write_synthetic_features(
         handle.attrs.update(attrs)
         if complete:
             handle.attrs["complete"] = True
-    os.replace(tmp, path)
     return path
 
 

@@ -16,6 +16,7 @@ from paperlib.training.runs import MODEL_WITH_DECODER
 
 __all__ = [
     "BASELINES",
+    "NO_ALPHA",
     "paper_results",
     "per_class_matrix",
     "relative_gains",
@@ -25,6 +26,8 @@ __all__ = [
 ]
 
 BASELINES: tuple[str, ...] = ("GMP", "GAP", "GWRP", "AtrousAP")
+NO_ALPHA = "–"
+"""The α shown for a baseline in :func:`side_by_side` (the loss weight exists for 2APAE only)."""
 
 
 def paper_results() -> pd.DataFrame:
@@ -74,8 +77,9 @@ def side_by_side(
         decoder: decoder activation of our 2APAE rows to show (``relu``).
 
     Returns:
-        A display table indexed by (model, α, SNR) with, per metric, ``ours`` (``mean ± std``
-        text), ``ours_mean`` and ``paper``.
+        A display table indexed by (SNR, model, α) with, per metric, ``ours`` (``mean ± std``
+        text in one cell), ``ours_mean`` and ``paper``; α is :data:`NO_ALPHA` for the baselines
+        (they have no reconstruction loss), not NaN.
     """
     ref = paper[paper["table"] == table]
     mine = ours[(ours["decoder_activation"] == decoder) | (ours["model"] != MODEL_WITH_DECODER)]
@@ -100,6 +104,7 @@ def side_by_side(
     order = {m: i for i, m in enumerate((*BASELINES, MODEL_WITH_DECODER))}
     out["_o"] = out["model"].map(order)
     out = out.sort_values(["snr_db", "_o", "alpha"], ascending=[False, True, True])
+    out["alpha"] = [NO_ALPHA if np.isnan(a) else float(a) for a in out["alpha"].astype(float)]
     return out.drop(columns="_o").set_index(["snr_db", "model", "alpha"])
 
 

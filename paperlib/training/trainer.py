@@ -10,7 +10,7 @@ paper).
 Run directory (``paths.runs_dir(ws)/<run id>``, see :mod:`paperlib.training.runs`)::
 
     config.yaml      the full profile plus the run key
-    provenance.json  versions, git commit, feature file and its SHA-256, device
+    provenance.json  versions, git commit, feature file and its SHA-256, device, precision
     log.csv          one row per completed epoch (LOG_COLUMNS)
     state.pt         last completed epoch: model, optimiser, scheduler, RNG, log, best
     best.pt          model of the best epoch (paperlib.models.save_model)
@@ -24,7 +24,6 @@ run: shuffling uses a generator seeded per epoch and the RNG state travels in th
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import math
@@ -45,11 +44,11 @@ from paperlib.config import Profile, to_dict
 from paperlib.metrics import clip_metrics
 from paperlib.progress import progress_bar
 from paperlib.training.data import Split, load_split, open_feature_file
+from paperlib.training.precision import Precision
 from paperlib.training.provenance import (
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
-    file_sha256,
     git_commit,
     versions,
 )
@@ -129,9 +128,13 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _plan_sha(feature_path: Path) -> str:
-    with open_feature_file(feature_path) as handle:
-        return str(handle.attrs.get("plan_sha256", ""))
+def _features_sha(feature_path: Path) -> str:
+    """SHA-256 of the feature file (checked to be a complete one), hashed once per version."""
+    from paperlib.fingerprint import cached_sha256
+
+    with open_feature_file(feature_path):
+        pass
+    return cached_sha256(feature_path)
 
 
 def _spec_dict(model: torch.nn.Module) -> dict[str, Any]:
@@ -150,7 +153,19 @@ def _torch_save(payload: dict[str, Any], path: Path) -> None:
 
 
 def _load_state(path: Path, expected_spec: dict[str, Any]) -> dict[str, Any]:
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    from paperlib.models.checkpoint import CheckpointError, load_torch_file
+
+    try:
+        state = load_torch_file(path)
+    except CheckpointError as error:
+        raise CheckpointError(
+            f"{error}; delete it to train this run from the first epoch"
+        ) from None
+    if not isinstance(state, dict) or not {"spec", "model", "epoch"} <= set(state):
+        raise CheckpointError(
+            f"{path}: not a training state (expected the keys spec, model, epoch, ...); "
+            "delete it to train this run from the first epoch"
+        )
     found = state.get("spec", {})
     if found != expected_spec:
         raise CheckpointMismatchError(
@@ -196,8 +211,9 @@ def train_step(
     *,
     alpha: float,
     device: torch.device,
+    precision: str = "fp32",
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One optimisation step (bf16 autocast on CUDA; the loss itself in fp32).
+    """One optimisation step in ``precision`` (the heads and the loss always in fp32).
 
     Args:
         net: a paperlib model (2APAE adds the α-weighted reconstruction MSE).
@@ -206,16 +222,19 @@ def train_step(
         y: (B, K) weak targets on ``device``.
         alpha: MSE weight (used only when the model returns a ``reconstruction``).
         device: where ``net`` lives.
+        precision: ``fp32``, ``tf32`` or ``bf16`` (see :mod:`paperlib.training.precision`).
 
     Returns:
         ``(outputs, loss, bce, mse)``.
     """
-    with _autocast(device):
-        out = net(x)
-    loss, bce, mse = _loss_terms(out, x, y, alpha, "reconstruction" in out)
-    optimiser.zero_grad(set_to_none=True)
-    loss.backward()
-    optimiser.step()
+    scope = Precision(precision, device)
+    with scope.backends():
+        with scope.autocast():
+            out = net(x)
+        loss, bce, mse = _loss_terms(out, x, y, alpha, "reconstruction" in out)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
     return out, loss, bce, mse
 
 
@@ -226,6 +245,7 @@ def predict(
     *,
     batch_size: int = 64,
     device: torch.device | str = "cpu",
+    precision: str = "fp32",
 ) -> np.ndarray:
     """Clip probabilities of ``model`` in eval mode.
 
@@ -234,6 +254,7 @@ def predict(
         x: (N, T, F) standardised log-mel.
         batch_size: clips per forward pass.
         device: where to run.
+        precision: ``fp32``, ``tf32`` or ``bf16`` (see :mod:`paperlib.training.precision`).
 
     Returns:
         (N, K) float32 clip probabilities.
@@ -243,18 +264,14 @@ def predict(
     model.eval()
     xs = torch.as_tensor(x)
     outs = []
-    for idx in _batches(len(xs), batch_size, None):
-        batch = xs[idx].to(device, non_blocking=True)
-        with _autocast(device):
-            outs.append(model(batch)["clip_probs"].float().cpu())
+    scope = Precision(precision, device)
+    with scope.backends():
+        for idx in _batches(len(xs), batch_size, None):
+            batch = xs[idx].to(device, non_blocking=True)
+            with scope.autocast():
+                outs.append(model(batch)["clip_probs"].float().cpu())
     model.train(was_training)
     return torch.cat(outs).numpy() if outs else np.zeros((0, 0), np.float32)
-
-
-def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def _write_log(run_dir: Path, rows: list[dict[str, float]]) -> None:
@@ -273,8 +290,13 @@ def load_run(run_dir: Path) -> RunResult:
     if not metrics_path.is_file():
         raise FileNotFoundError(f"run {run_dir} is not complete: {metrics_path} is missing")
     metrics = json.loads(metrics_path.read_text())
+    for name in ("micro_ap", "macro_ap", "roc_auc"):  # strict JSON holds NaN as null
+        metrics[name] = math.nan if metrics.get(name) is None else metrics[name]
+    metrics["per_class_ap"] = {
+        k: math.nan if v is None else v for k, v in metrics.get("per_class_ap", {}).items()
+    }
     config = yaml.safe_load((run_dir / CONFIG_FILE).read_text())
-    key = RunKey(**config["run"])
+    key = RunKey.from_dict(config["run"])
     log = pd.read_csv(run_dir / LOG_FILE)
     return RunResult(run_dir.name, run_dir, key, metrics, log, cached=True)
 
@@ -297,6 +319,7 @@ def train_run(
     resume_from: Path | None = None,
     device: str | None = None,
     progress: bool = True,
+    wait: bool = True,
 ) -> RunResult:
     """Train (or resume, or fetch from the cache) one model on one SNR and held-out fold.
 
@@ -313,6 +336,9 @@ def train_run(
             from; it must hold the same model, size and variant.
         device: override ``profile.train.device``.
         progress: show a tqdm progress bar (stderr).
+        wait: when another process is training the same run (same run id, same workspace),
+            wait for it and return its result; ``False`` raises
+            :class:`~paperlib.locking.LockedError` instead.
 
     Returns:
         The :class:`RunResult` of the finished run.
@@ -321,9 +347,11 @@ def train_run(
         MissingFeaturesError, FeatureFileError, FoldNotPresentError: bad feature file or fold.
         CheckpointMismatchError: ``resume_from`` (or a stale state in the run directory)
             holds another model or size; nothing is overwritten.
+        CheckpointError: a ``state.pt`` that is truncated or not a training state.
+        LockedError: another process trains this run and ``wait`` is false.
         ValueError: an unknown model name or device.
     """
-    from paperlib.models import MODEL_NAMES, build_model, save_model
+    from paperlib.models import MODEL_NAMES
     from paperlib.training.data import feature_path_for_snr
 
     if model not in MODEL_NAMES:
@@ -335,7 +363,7 @@ def train_run(
         model=model,
         snr_db=snr_db,
         fold=fold,
-        plan_sha256=_plan_sha(feature_path),
+        features_sha256=_features_sha(feature_path),
         alpha=alpha,
         decoder_activation=decoder_activation,
     )
@@ -344,7 +372,31 @@ def train_run(
     run_dir = key.run_dir(workspace)
     if (run_dir / METRICS_FILE).is_file():
         return load_run(run_dir)
+    from paperlib.locking import workspace_lock
 
+    # one process per run directory: a second one waits, then finds the finished run
+    with workspace_lock(workspace, f"run-{key.run_id}", what=f"run {key.run_id}", wait=wait):
+        if (run_dir / METRICS_FILE).is_file():
+            return load_run(run_dir)
+        return _train_locked(
+            profile, key, split, feature_path, run_dir, resume_from, device, progress
+        )
+
+
+def _train_locked(
+    profile: Profile,
+    key: RunKey,
+    split: Split,
+    feature_path: Path,
+    run_dir: Path,
+    resume_from: Path | None,
+    device: str | None,
+    progress: bool,
+) -> RunResult:
+    """The body of :func:`train_run` once the run's lock is held."""
+    from paperlib.models import build_model, save_model
+
+    model = key.model
     cfg = profile.train
     dev = resolve_device(device or cfg.device)
     _set_threads(cfg.num_threads)
@@ -369,6 +421,9 @@ def train_run(
         state = _load_state(run_dir / STATE_FILE, spec)
 
     run_dir.mkdir(parents=True, exist_ok=True)
+    from paperlib.atomic import clean_orphans
+
+    clean_orphans(run_dir)  # temporaries of a killed earlier attempt
     if not (run_dir / CONFIG_FILE).is_file():
         config = {"run_id": key.run_id, "run": key.as_dict(), "profile": to_dict(profile)}
         atomic_write_text(run_dir / CONFIG_FILE, yaml.safe_dump(config, sort_keys=False))
@@ -379,8 +434,9 @@ def train_run(
             "versions": versions(),
             "git_commit": git_commit(),
             "feature_file": str(feature_path),
-            "feature_sha256": file_sha256(feature_path),
+            "feature_sha256": key.features_sha256,  # the hash in the run key: what was used
             "device": str(dev),
+            "precision": cfg.precision,
             "torch_threads": torch.get_num_threads(),
         },
     )
@@ -428,6 +484,7 @@ def _fit(
         total=epochs * n_batches,
         initial=(start_epoch - 1) * n_batches,
         desc=key.run_id,
+        unit="batch",
         file=sys.stderr,
         mininterval=1.0,
         leave=False,
@@ -446,12 +503,16 @@ def _fit(
             for idx in _batches(len(x_train), cfg["batch_size"], generator):
                 idx = idx.to(x_train.device)
                 x, y = x_train[idx], y_train[idx]
-                out, loss, bce, mse = train_step(net, optimiser, x, y, alpha=alpha, device=dev)
+                out, loss, bce, mse = train_step(
+                    net, optimiser, x, y, alpha=alpha, device=dev, precision=cfg["precision"]
+                )
                 sums += np.array([loss.item(), bce.item(), mse.item()]) * len(idx)
                 train_scores.append(out["clip_probs"].detach().float().cpu())
                 train_targets.append(y.cpu())
                 bar.update()
-            val_scores = predict(net, split.x_val, batch_size=eval_batch, device=dev)
+            val_scores = predict(
+                net, split.x_val, batch_size=eval_batch, device=dev, precision=cfg["precision"]
+            )
             val = clip_metrics(split.y_val, val_scores)
             train_ap = clip_metrics(
                 torch.cat(train_targets).numpy(),
