@@ -95,7 +95,8 @@ def _write_workspace(ws) -> None:
                     onset + seconds,
                 )
             )
-            placed.append((_tone(hz, seconds), int(onset * SAMPLE_RATE)))
+            tone = _tone(hz, seconds)
+            placed.append((tone, int(onset * SAMPLE_RATE), float(np.sqrt(np.mean(tone**2)))))
         tracks = mix_tracks(rng.standard_normal(CLIP_SAMPLES), placed, 20)
         for track, audio in zip(("mixture", "events", "background"), tracks, strict=True):
             write_wav_atomic(track_path(folder, name, track), audio, SAMPLE_RATE)
@@ -216,8 +217,8 @@ def test_stale_data_is_refused(tiny) -> None:
     from paperlib.training.trainer import load_run
 
     run = load_run(paths.runs_dir(ws) / tables.temporal["run_id"].iloc[0])
-    stale = dataclasses.replace(run, key=dataclasses.replace(run.key, plan_sha256="0" * 64))
-    with pytest.raises(LocalisationError, match="prepare the data of the run's profile again"):
+    stale = dataclasses.replace(run, key=dataclasses.replace(run.key, features_sha256="0" * 64))
+    with pytest.raises(LocalisationError, match="trained on features 000000000000, but"):
         fold_data(stale, ws)
 
 

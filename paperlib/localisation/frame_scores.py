@@ -93,7 +93,7 @@ def twostep_maps(model: nn.Module, out: dict[str, torch.Tensor]) -> ModelMaps:
     (:meth:`paperlib.models.attention.AttentionStep.branches`); their product summed over mel
     bins is the step-1 output.
     """
-    weights, classification = model.attention.step1.branches(out["class_maps"])
+    weights, classification = model.attention.step1.branches(out["class_maps"].float())
     first, second = SCORERS["twostep"]
     frames = {first: out["step1_output"], second: out["step2_weights"]}
     return ModelMaps(out["clip_probs"], frames, weights * classification)

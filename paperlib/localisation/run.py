@@ -30,6 +30,7 @@ from paperlib import paths
 from paperlib.config import config_hash
 from paperlib.data.features import frame_centres_s
 from paperlib.data.plan import read_plan
+from paperlib.fingerprint import cached_sha256
 from paperlib.localisation.errors import LocalisationError
 from paperlib.localisation.events import Event, check_frames, clip_events, frame_labels
 from paperlib.localisation.frame_scores import FoldOutputs, run_model
@@ -42,7 +43,7 @@ from paperlib.localisation.temporal import (
     temporal_metrics,
 )
 from paperlib.localisation.tf import class_mask, clip_tracks, ideal_mask, tf_metrics
-from paperlib.training.data import Split, load_split, open_feature_file
+from paperlib.training.data import Split, feature_path_for_snr, load_split, open_feature_file
 from paperlib.training.provenance import atomic_write_json, file_sha256
 from paperlib.training.runs import MODEL_WITH_DECODER
 from paperlib.training.trainer import RunResult, load_run, resolve_device
@@ -101,20 +102,22 @@ def fold_data(run: RunResult | Path, workspace: Path) -> FoldData:
 
     Raises:
         FileNotFoundError: the run is not complete.
-        LocalisationError: the workspace's feature file was made from another plan than the
-            run's (prepare the data of the run's profile again).
+        LocalisationError: the workspace's feature file is not the one the run was trained on
+            (its SHA-256 differs from the run key's).
         MissingFeaturesError, MissingSourceError: the feature file or the plan is missing.
     """
     run = run if isinstance(run, RunResult) else load_run(Path(run))
     key = run.key
     workspace = Path(workspace)
-    feature_path = paths.feature_file(workspace, key.snr_db)
-    with open_feature_file(feature_path) as handle:
-        plan_sha = str(handle.attrs.get("plan_sha256", ""))
-    if plan_sha != key.plan_sha256:
+    feature_path = feature_path_for_snr(workspace, key.snr_db)
+    with open_feature_file(feature_path):  # a complete feature file, or a clear error
+        pass
+    found = cached_sha256(feature_path)
+    if found != key.features_sha256:
         raise LocalisationError(
-            f"run {run.run_id} was trained on plan {key.plan_sha256[:12]}, but {feature_path} "
-            f"comes from plan {plan_sha[:12]}: prepare the data of the run's profile again"
+            f"run {run.run_id} was trained on features {key.features_sha256[:12]}, but "
+            f"{feature_path} now holds {found[:12]}: the data changed since; prepare the data "
+            "of the run's profile again or retrain"
         )
     split = load_split(feature_path, key.fold, time_pool=key.time_pool, mel_pool=key.mel_pool)
     check_frames(split.x_val.shape[1], key.time_pool)
@@ -220,7 +223,7 @@ def localise_run(
         refresh: recompute even when the cached file matches.
 
     Returns:
-        The contents of ``localisation.json``: identity (``run_id``, ``model``, ``snr_db``,
+        The contents of ``localisation.json`` (undefined numbers are ``None``): identity (``run_id``, ``model``, ``snr_db``,
         ``fold``, ``alpha`` (NaN for the baselines), ``decoder_activation``, ``time_pool``,
         ``mel_pool``), ``n_clips``, ``n_tf_pairs``, ``tag_threshold`` (of the predicted tags),
         ``seconds``, ``temporal`` (rows ``scorer, primary, gating, metric, value``) and ``tf``
@@ -272,7 +275,7 @@ def localise_run(
     }
     payload["seconds"] = time.perf_counter() - started
     atomic_write_json(target, payload)
-    return payload
+    return json.loads(target.read_text())  # as a cached call returns it (strict JSON: NaN -> null)
 
 
 @dataclass(frozen=True)

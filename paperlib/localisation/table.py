@@ -24,11 +24,10 @@ from paperlib.localisation.errors import LocalisationError
 from paperlib.localisation.run import GATINGS, PRIOR, TF_EVENT_FRAMES, localise_run
 from paperlib.localisation.temporal import TemporalSettings
 from paperlib.progress import progress_bar
-from paperlib.training.data import open_feature_file
+from paperlib.training.engines import split_complete
 from paperlib.training.grid import grid_cells
 from paperlib.training.provenance import atomic_write_text
-from paperlib.training.runs import run_key
-from paperlib.training.trainer import METRICS_FILE, RunResult, load_run, train_run
+from paperlib.training.trainer import RunResult, train_run
 
 __all__ = [
     "HEADLINE_METRICS",
@@ -83,14 +82,6 @@ class LocalisationTables:
     tf: pd.DataFrame
 
 
-def _plan_sha(workspace: Path, snr_db: int) -> str | None:
-    path = paths.feature_file(workspace, snr_db)
-    if not path.is_file():
-        return None
-    with open_feature_file(path) as handle:
-        return str(handle.attrs.get("plan_sha256", ""))
-
-
 def grid_runs(
     profile: Profile,
     workspace: Path,
@@ -101,26 +92,34 @@ def grid_runs(
 ) -> list[RunResult]:
     """The grid's runs that are complete, in grid order (trains the others if ``train_missing``).
 
-    Cells whose SNR has no feature file are skipped unless ``train_missing`` (then the trainer
-    raises its missing-features error).
+    Completeness is decided as the grid decides it
+    (:func:`paperlib.training.engines.split_complete`); cells whose SNR has no feature file
+    count as missing (with ``train_missing`` the trainer then raises its own error).
     """
     workspace = Path(workspace)
+    cells = grid_cells(profile, include_ablation=include_ablation)
+    complete, _ = split_complete(profile, workspace, cells)
     runs = []
-    for cell in grid_cells(profile, include_ablation=include_ablation):
-        sha = _plan_sha(workspace, cell.snr_db)
-        if sha is not None:
-            key = run_key(profile, plan_sha256=sha, **cell.kwargs())
-            if (key.run_dir(workspace) / METRICS_FILE).is_file():
-                runs.append(load_run(key.run_dir(workspace)))
-                continue
-        if train_missing:
+    for cell in cells:
+        if cell in complete:
+            runs.append(complete[cell])
+        elif train_missing:
             runs.append(train_run(profile, workspace, progress=progress, **cell.kwargs()))
     return runs
 
 
+def _number(value: float | None) -> float:
+    return float("nan") if value is None else float(value)
+
+
 def _tidy(profile: Profile, payload: dict, part: str) -> list[dict]:
+    """Rows of one part of a run's payload with the identity columns (JSON null -> NaN)."""
     ident = {name: payload[name] for name in IDENTITY if name != "profile"}
-    return [{"profile": profile.name, **ident, **row} for row in payload[part]]
+    ident["alpha"] = _number(ident["alpha"])
+    return [
+        {"profile": profile.name, **ident, **row, "value": _number(row["value"])}
+        for row in payload[part]
+    ]
 
 
 def localisation_table(
