@@ -28,7 +28,11 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "_build" / "screenshots"
 # pages that must show figures / audio players (toc entry -> minimum count)
-MIN_IMAGES = {"chapters/06_interpretability": 1, "chapters/07_exercises": 2}
+MIN_IMAGES = {
+    "chapters/06_interpretability": 1,
+    "chapters/07_exercises": 2,
+    "chapters/08_localisation": 2,
+}
 MIN_AUDIO = {"chapters/06_interpretability": 2}
 
 pytestmark = [

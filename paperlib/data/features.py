@@ -194,13 +194,18 @@ def weak_targets(labels: list[str]) -> np.ndarray:
     return target
 
 
-def strong_targets(events: pd.DataFrame, n_frames: int = N_FRAMES) -> np.ndarray:
-    """Frame labels from plan rows (``label``, ``onset_s``, ``offset_s``): (n_frames, 41) uint8.
+def strong_targets(
+    events: pd.DataFrame, n_frames: int | None = None, *, time_pool: int = 1
+) -> np.ndarray:
+    """Frame labels from plan rows (``label``, ``onset_s``, ``offset_s``): (T, 41) uint8.
 
-    Frame ``t`` is active when its centre time lies in ``[onset_s, offset_s)``.
+    Frame ``t`` is active when its centre time (:func:`frame_centres_s`) lies in
+    ``[onset_s, offset_s)``. ``n_frames`` and ``time_pool`` are those of
+    :func:`frame_centres_s` (default: the 311 feature frames); a model that pools time gets
+    its labels with its own ``time_pool``.
     """
-    centres = frame_centres_s(n_frames)
-    target = np.zeros((n_frames, NUM_CLASSES), dtype=np.uint8)
+    centres = frame_centres_s(n_frames, time_pool)
+    target = np.zeros((centres.size, NUM_CLASSES), dtype=np.uint8)
     for label, onset, offset in zip(
         events["label"], events["onset_s"], events["offset_s"], strict=True
     ):

@@ -53,14 +53,20 @@ class AttentionStep(nn.Module):
         self.classification = nn.Linear(length, length)
         self.variant = variant
 
-    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def branches(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(weights, classification)``, both (..., L): the normalised attention and the
+        classification branch whose weighted sum over the last axis is the step's output
+        (``weights * classification`` is each position's share of it, used to localise)."""
         att = self.attention(z)
         cla = self.classification(z)
         if self.variant == "authors":
             cla = torch.sigmoid(cla)
         else:  # "paper"
             att = torch.sigmoid(att)
-        weights = torch.softmax(att, dim=-1)
+        return torch.softmax(att, dim=-1), cla
+
+    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        weights, cla = self.branches(z)
         return weights, (weights * cla).sum(dim=-1)
 
     def extra_repr(self) -> str:

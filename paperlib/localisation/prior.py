@@ -1,0 +1,46 @@
+"""The position prior: a trivial localiser that knows only where the recipe puts events.
+
+Every event of a mixture starts at 0.5, 3.0 or 5.5 s (:data:`paperlib.data.plan.ONSETS_S`) and
+lasts at most 2 s (:data:`~paperlib.data.plan.MAX_EVENT_S`). Without looking at the audio, a
+clip's tag scores spread uniformly over those three slots are already a strong frame-level
+detector: :func:`position_prior` gives every frame inside a slot the clip's tag score of the
+class, and every other frame 0. A model localises only if it beats this.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from paperlib.data.features import frame_centres_s
+from paperlib.data.plan import MAX_EVENT_S, ONSETS_S
+from paperlib.localisation.errors import LocalisationError
+
+__all__ = ["position_prior", "slot_frames"]
+
+
+def slot_frames(n_frames: int, time_pool: int = 1) -> np.ndarray:
+    """Which model frames lie in an event slot: (T,) bool.
+
+    Frame ``t`` is in a slot when its centre lies in ``[onset, onset + 2 s)`` for one of the
+    recipe's onsets (the strong targets' rule applied to a 2-s event at each onset).
+    """
+    centres = frame_centres_s(n_frames, time_pool)
+    inside = np.zeros(n_frames, dtype=bool)
+    for onset in ONSETS_S:
+        inside |= (centres >= onset) & (centres < onset + MAX_EVENT_S)
+    return inside
+
+
+def position_prior(tag_scores: np.ndarray, n_frames: int, time_pool: int = 1) -> np.ndarray:
+    """Frame scores of the position prior: (N, K) tag scores -> (N, K, T).
+
+    ``tag_scores`` are the true tags (0/1) or a model's clip probabilities; each frame in a
+    slot gets its clip's score of the class, every other frame 0.
+
+    Raises:
+        LocalisationError: ``tag_scores`` is not (clips, classes).
+    """
+    tags = np.asarray(tag_scores, dtype=np.float32)
+    if tags.ndim != 2:
+        raise LocalisationError(f"tag scores of shape {tags.shape}: expected (clips, classes)")
+    return tags[:, :, None] * slot_frames(n_frames, time_pool).astype(np.float32)[None, None, :]
