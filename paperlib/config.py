@@ -367,6 +367,27 @@ def _parse_yaml(text: str, where: str) -> Any:
         raise ConfigError(f"{where}: not valid YAML{at}: {problem}{hint}") from None
 
 
+def profile_text(name_or_path: str | Path) -> tuple[str, str]:
+    """``(text, source)`` of a shipped profile (by name) or of a ``.yaml`` profile file.
+
+    Raises:
+        ConfigError: an unknown profile name (the valid names are listed) or an unreadable file.
+    """
+    path = Path(name_or_path)
+    if str(name_or_path) in PROFILE_NAMES:
+        source = f"paperlib/profiles/{name_or_path}.yaml"
+        return (resources.files("paperlib") / "profiles" / f"{name_or_path}.yaml").read_text(), source
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        try:
+            return path.read_text(encoding="utf-8"), str(path)
+        except (OSError, UnicodeDecodeError) as error:
+            raise ConfigError(f"{path}: cannot be read as a UTF-8 YAML file ({error})") from None
+    raise ConfigError(
+        f"unknown profile {str(name_or_path)!r}; valid profiles: {', '.join(PROFILE_NAMES)} "
+        "(or the path of a .yaml profile file)"
+    )
+
+
 def load_profile(name_or_path: str | Path) -> Profile:
     """Load a shipped profile by name (``pocket``, ``paper``, ``smoke``) or a YAML file path.
 
@@ -374,22 +395,7 @@ def load_profile(name_or_path: str | Path) -> Profile:
         ConfigError: an unknown profile name (the valid names are listed), a file that is not
             a YAML mapping, or keys/values that do not match the schema.
     """
-    text_source: str
-    path = Path(name_or_path)
-    if str(name_or_path) in PROFILE_NAMES:
-        text_source = f"paperlib/profiles/{name_or_path}.yaml"
-        text = (resources.files("paperlib") / "profiles" / f"{name_or_path}.yaml").read_text()
-    elif path.suffix in (".yaml", ".yml") and path.is_file():
-        text_source = str(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
-            raise ConfigError(f"{path}: cannot be read as a UTF-8 YAML file ({error})") from None
-    else:
-        raise ConfigError(
-            f"unknown profile {str(name_or_path)!r}; valid profiles: {', '.join(PROFILE_NAMES)} "
-            "(or the path of a .yaml profile file)"
-        )
+    text, text_source = profile_text(name_or_path)
     values = _parse_yaml(text, text_source)
     if not isinstance(values, Mapping):
         raise ConfigError(f"{text_source}: expected a YAML mapping at the top level")

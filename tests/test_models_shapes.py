@@ -130,3 +130,20 @@ def test_other_sizes() -> None:
             out = model(torch.randn(2, 20, 8))
         assert out["clip_probs"].shape == (2, 5)
         assert out["class_maps"].shape == (2, 5, 20, 8)
+
+
+def test_smoothing_pool_equals_torch_average_pooling_forward_and_backward():
+    from paperlib.models.blocks import SmoothingPool
+
+    torch.manual_seed(0)
+    x = torch.randn(3, 5, 9, 7, requires_grad=True)
+    reference = torch.nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=True)
+    ours = SmoothingPool()
+    assert isinstance(ours, torch.nn.AvgPool2d) and not list(ours.parameters())
+    torch.testing.assert_close(ours(x), reference(x), atol=1e-6, rtol=0)
+    weights = torch.randn(3, 5, 9, 7)
+    (grad_ours,) = torch.autograd.grad((ours(x) * weights).sum(), x)
+    (grad_ref,) = torch.autograd.grad((reference(x) * weights).sum(), x)
+    torch.testing.assert_close(grad_ours, grad_ref, atol=1e-6, rtol=0)
+    # a corner output averages its 4 in-image neighbours over the 9-cell window (padding counts)
+    assert ours(x)[0, 0, 0, 0].item() == pytest.approx(x[0, 0, :2, :2].sum().item() / 9, abs=1e-6)

@@ -8,7 +8,12 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-__all__ = ["plot_ablation", "plot_learning_curves", "plot_per_class_heatmap"]
+__all__ = [
+    "plot_ablation",
+    "plot_learning_curves",
+    "plot_per_class_heatmap",
+    "plot_validation_curves",
+]
 
 
 def plot_learning_curves(
@@ -82,4 +87,36 @@ def plot_ablation(summary: pd.DataFrame, *, metric: str = "micro_ap") -> Figure:
     pivot.plot.bar(ax=ax, rot=0)
     ax.set(xlabel="SNR (dB)", ylabel=metric.replace("_", "-"), ylim=(0, 1))
     ax.legend(fontsize=8)
+    return fig
+
+
+def plot_validation_curves(
+    logs: pd.DataFrame, chance: pd.DataFrame, *, factor: float = 3.0, title: str = ""
+) -> Figure:
+    """Validation micro-AP against optimiser steps, one panel per SNR, one line per model.
+
+    Args:
+        logs: the runs' ``log.csv`` rows stacked, with columns ``model, snr_db, step,
+            val_micro_ap`` (one run per model and SNR).
+        chance: rows ``snr_db, chance`` (:func:`paperlib.training.evidence.chance_table`),
+            drawn as a dashed line, and ``factor`` × chance as a dotted one (the learning bar).
+        factor: the multiple of chance a model must reach.
+        title: figure title.
+    """
+    snrs = sorted(logs["snr_db"].unique(), reverse=True)
+    fig, axes = plt.subplots(
+        1, len(snrs), figsize=(3.6 * len(snrs) + 1, 3.4), sharey=True, constrained_layout=True
+    )
+    axes = np.atleast_1d(axes)
+    for axis, snr in zip(axes, snrs, strict=True):
+        for model, run in logs[logs["snr_db"] == snr].groupby("model", sort=False):
+            axis.plot(run["step"], run["val_micro_ap"], label=str(model))
+        level = float(chance.loc[chance["snr_db"] == snr, "chance"].mean())
+        axis.axhline(level, color="red", ls="--", lw=1, label="chance")
+        axis.axhline(factor * level, color="red", ls=":", lw=1, label=f"{factor:g}× chance")
+        axis.set(title=f"{snr} dB", xlabel="optimiser steps", ylim=(0, 1))
+    axes[0].set_ylabel("validation micro-AP")
+    axes[-1].legend(fontsize=7, loc="upper left")
+    if title:
+        fig.suptitle(title)
     return fig
