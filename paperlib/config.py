@@ -376,7 +376,9 @@ def profile_text(name_or_path: str | Path) -> tuple[str, str]:
     path = Path(name_or_path)
     if str(name_or_path) in PROFILE_NAMES:
         source = f"paperlib/profiles/{name_or_path}.yaml"
-        return (resources.files("paperlib") / "profiles" / f"{name_or_path}.yaml").read_text(), source
+        return (
+            resources.files("paperlib") / "profiles" / f"{name_or_path}.yaml"
+        ).read_text(), source
     if path.suffix in (".yaml", ".yml") and path.is_file():
         try:
             return path.read_text(encoding="utf-8"), str(path)

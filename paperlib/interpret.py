@@ -113,9 +113,7 @@ def trained_2apae(
     return run, load_model(run.checkpoint).eval()
 
 
-def event_boxes(
-    plan: pd.DataFrame, clip_name: str, *, time_pool: int = 1
-) -> tuple[EventBox, ...]:
+def event_boxes(plan: pd.DataFrame, clip_name: str, *, time_pool: int = 1) -> tuple[EventBox, ...]:
     """True events of ``clip_name`` from the plan (columns ``mixture, label, onset_s, offset_s``).
 
     Frames are the model's: with ``time_pool`` > 1 (``model.time_pool``) they are pooled

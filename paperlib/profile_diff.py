@@ -45,7 +45,9 @@ def _flat(values: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
-def profile_differences(reference: str | Path = "paper", other: str | Path = "pocket") -> pd.DataFrame:
+def profile_differences(
+    reference: str | Path = "paper", other: str | Path = "pocket"
+) -> pd.DataFrame:
     """The settings where ``other`` differs from ``reference``, with ``other``'s reasons.
 
     Returns:

@@ -98,7 +98,9 @@ def test_precision_is_part_of_the_run_key_and_the_device_is_not(setup):
 
     base = key(profile)
     assert base.train["precision"] == "fp32"
-    ids = {mode: key(replace(profile, train={"precision": mode})).run_id for mode in ("tf32", "bf16")}
+    ids = {
+        mode: key(replace(profile, train={"precision": mode})).run_id for mode in ("tf32", "bf16")
+    }
     assert len({base.run_id, *ids.values()}) == 3  # each precision trains its own run
     assert key(replace(profile, train={"device": "cuda"})).run_id == base.run_id
 

@@ -134,7 +134,9 @@ def grid_cells(
                     cells[Cell(MODEL_WITH_DECODER, snr, fold, base_alpha, "linear")] = None
             if include_ablation and snr in repeat_snrs:
                 for model in (m for m in grid.repeat_models if m in models):
-                    variant = (base_alpha, base_decoder) if model == MODEL_WITH_DECODER else (None, None)
+                    variant = (
+                        (base_alpha, base_decoder) if model == MODEL_WITH_DECODER else (None, None)
+                    )
                     for seed in grid.repeat_seeds:
                         if seed != profile.train.seed:
                             cells[Cell(model, snr, fold, *variant, seed=int(seed))] = None

@@ -1,0 +1,120 @@
+"""Issue 10: chance levels, repeated cells, the CPU process pool, evidence tables, pocket vs paper."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import average_precision_score
+
+from paperlib import paths
+from paperlib.config import ConfigError, load_profile, profile_with_overrides
+from paperlib.metrics import MetricInputError, chance_levels
+from paperlib.profile_diff import profile_comments, profile_differences
+from paperlib.training import grid_cells, run_grid
+from paperlib.training.evidence import (
+    LEARNING_FACTOR,
+    chance_table,
+    compare_pairs,
+    learning_table,
+    seed_spread,
+)
+from paperlib.training.synthetic import write_synthetic_features, write_tiny_profile
+
+SHAPE = {"time_steps": 16, "mel_bins": 8, "num_classes": 5, "events_per_clip": 1}
+
+
+def test_chance_levels_match_sklearn_on_imbalanced_labels():
+    rng = np.random.default_rng(0)
+    frequencies = np.array([0.6, 0.3, 0.1, 0.05])
+    train = (rng.random((200, 4)) < frequencies).astype(int)
+    val = (rng.random((80, 4)) < frequencies).astype(int)
+    chance = chance_levels(train, val)
+    assert chance.positive_share == pytest.approx(val.mean())
+    scores = np.tile(train.mean(axis=0), (80, 1))
+    expected = average_precision_score(val, scores, average="micro")
+    assert chance.class_frequency == pytest.approx(expected)
+    # on imbalanced labels the class-frequency scorer is far better than the positive share
+    assert chance.class_frequency > chance.positive_share + 0.1
+    assert chance.micro_ap == max(chance.positive_share, chance.class_frequency)
+    with pytest.raises(MetricInputError, match="same classes"):
+        chance_levels(train, val[:, :3])
+
+
+def test_repeats_add_seeded_cells_of_the_listed_models_only(tmp_path):
+    profile = load_profile(write_tiny_profile(tmp_path / "p.yaml"))
+    profile = profile_with_overrides(
+        profile, {"grid.repeat_models": ["2APAE", "GWRP"], "grid.repeat_seeds": [0, 3, 4]}
+    )
+    cells = grid_cells(profile)
+    repeats = [c for c in cells if c.seed is not None]
+    # GWRP is not a model of this grid; seed 0 is the profile's own seed (the first run)
+    assert [(c.model, c.seed, c.alpha) for c in repeats] == [
+        ("2APAE", 3, 0.001),
+        ("2APAE", 4, 0.001),
+    ]
+    assert all(c.seed is None for c in grid_cells(profile, include_ablation=False))
+    with pytest.raises(ConfigError, match=r"grid\.repeat_seeds"):
+        profile_with_overrides(profile, {"grid.repeat_seeds": [-1]})
+    with pytest.raises(ConfigError, match=r"grid\.workers"):
+        profile_with_overrides(profile, {"grid.workers": 0})
+
+
+def test_process_pool_gives_the_same_table_as_one_process(tmp_path, monkeypatch):
+    monkeypatch.setenv("PAPERLIB_WORKSPACE", str(tmp_path / "ws"))
+    base = load_profile(write_tiny_profile(tmp_path / "p.yaml", epochs=1, num_threads=1))
+    base = profile_with_overrides(base, {"grid.repeat_models": ["GMP"], "grid.repeat_seeds": [5]})
+    ws = paths.workspace_dir(base.name)
+    write_synthetic_features(paths.feature_file(ws, 20), clips_per_fold=4, **SHAPE)
+    pooled = run_grid(profile_with_overrides(base, {"grid.workers": 2}), ws, progress=False)
+    serial_ws = tmp_path / "serial"
+    write_synthetic_features(paths.feature_file(serial_ws, 20), clips_per_fold=4, **SHAPE)
+    serial = run_grid(base, serial_ws, progress=False)
+    columns = ["model", "snr_db", "alpha", "decoder_activation", "seed", "metric", "value"]
+    pd.testing.assert_frame_equal(pooled[columns], serial[columns])
+    assert sorted(pooled["seed"].unique()) == [0, 5]
+    assert (pooled["chance_micro_ap"] >= pooled["chance_positive_share"]).all()
+
+
+def _results(rows):
+    frame = pd.DataFrame(rows, columns=["model", "seed", "value", "chance"])
+    frame["snr_db"], frame["fold"], frame["metric"] = 0, 1, "micro_ap"
+    frame["alpha"], frame["decoder_activation"] = np.nan, "relu"
+    frame["chance_micro_ap"] = frame["chance"]
+    frame["chance_positive_share"] = frame["chance"]
+    frame["chance_class_frequency"] = frame["chance"] / 2
+    return frame
+
+
+def test_learning_spread_and_pair_verdicts_by_hand():
+    results = _results(
+        [
+            ("GMP", 0, 0.20, 0.07),
+            ("GAP", 0, 0.30, 0.07),
+            ("GAP", 1, 0.26, 0.07),
+            ("GWRP", 0, 0.5, 0.07),
+        ]
+    )
+    learned = learning_table(results).set_index(["model", "seed"])
+    assert learned.loc[("GMP", 0), "times_chance"] == pytest.approx(0.20 / 0.07)
+    assert not learned.loc[("GMP", 0), "learned"] and learned.loc[("GAP", 0), "learned"]
+    assert LEARNING_FACTOR == 3.0
+    spread = seed_spread(results)
+    assert list(spread["model"]) == ["GAP"] and spread["spread"].iloc[0] == pytest.approx(0.04)
+    chance = chance_table(results)
+    assert chance["learning_bar"].iloc[0] == pytest.approx(0.21)
+    means = pd.Series({"GWRP": 0.5, "GAP": 0.30, "GMP": 0.28})
+    paper = pd.Series({"GWRP": 0.70, "GAP": 0.50, "GMP": 0.53})
+    verdicts = compare_pairs(means, [("GWRP", "GAP"), ("GAP", "GMP"), ("GMP", "GWRP"), ("X", "GMP")],
+                             0.04, paper=paper)  # fmt: skip
+    assert list(verdicts["verdict"]) == ["agrees", "within spread", "reversed"]
+    assert verdicts["paper"].iloc[1] == pytest.approx(-0.03)
+
+
+def test_pocket_vs_paper_table_comes_from_the_profile_files():
+    table = profile_differences("paper", "pocket").set_index("setting")
+    paper, pocket = load_profile("paper"), load_profile("pocket")
+    assert table.loc["model.width", "paper"] == str(paper.model.width)
+    assert table.loc["model.width", "pocket"] == str(pocket.model.width)
+    assert "train.batch_size" not in table.index  # the same in both: not a difference
+    assert table.loc["train.lr", "why"] == profile_comments("pocket")["train.lr"]
+    assert table.loc["train.lr", "why"]  # every change the pocket profile makes says why
+    assert profile_differences("paper", "paper").empty
