@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from paperlib.config import Profile
-from paperlib.data.features import time_pool_for
+from paperlib.data.features import N_FRAMES, time_pool_for
 
 TOP_K = 3
 """Classes whose step-1 attention Fig. 3 shows (the three most probable)."""
@@ -216,12 +216,17 @@ def reconstruction_audio(
 ) -> np.ndarray:
     """Audio (n,) float32 at 32 kHz from a standardised log-mel (T, F), e.g. a reconstruction.
 
+    A log-mel on a pooled grid (``model.time_pool``/``mel_pool`` > 1) is first spread back over
+    the 311 x 64 grid (:func:`paperlib.training.data.unpool_input`).
+
     Un-standardises with the statistics the model was trained with, then inverts the log-mel
     (exp, mel inversion, Griffin-Lim) with :func:`paperlib.data.features.logmel_to_audio`.
     """
     from paperlib.data.features import logmel_to_audio
+    from paperlib.training.data import unpool_input
 
-    return logmel_to_audio(unstandardise(standardised, mean, std).astype(np.float32), n_iter=n_iter)
+    full = unpool_input(standardised, (N_FRAMES, len(mean)))  # a pooled model's grid -> 311 x 64
+    return logmel_to_audio(unstandardise(full, mean, std).astype(np.float32), n_iter=n_iter)
 
 
 def select_clips(names: np.ndarray, wanted: Sequence[str], count: int) -> np.ndarray:

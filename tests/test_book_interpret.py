@@ -152,3 +152,23 @@ def test_plot_figure3_has_eight_panels(panels) -> None:
     assert "20 dB" in fig._suptitle.get_text()
     fig2 = plot_mel_profiles(np.full((2, 64), 1 / 64), ["a", "b"])
     assert len(fig2.axes[0].lines) == 3
+
+
+def test_pooled_model_panels_and_audio_map_back_to_seconds_and_the_full_grid() -> None:
+    from paperlib.training.data import pool_input
+
+    torch.manual_seed(0)
+    model = build_model("2APAE", width=0.0625, time_steps=77, mel_bins=16)
+    x = np.random.default_rng(0).standard_normal((1, 311, 64)).astype(np.float32)
+    pooled = pool_input(x, 4, 4)
+    weak = np.zeros((1, 41), dtype=np.float32)
+    weak[0, [CLASS_INDEX["Bark"], CLASS_INDEX["Cello"], CLASS_INDEX["Meow"]]] = 1
+    (panel,) = interpret.figure3_panels(model, pooled, ["m0"], weak_targets=weak, plan=PLAN)
+    centres = (np.arange(77) * 4 + 1.5) * 1024 / 32000 + 1024 / 32000
+    for event in panel.events:  # boxes are in the pooled model's frames
+        inside = np.flatnonzero((centres >= event.onset_s) & (centres < event.offset_s))
+        assert (event.first_frame, event.last_frame) == (inside[0], inside[-1])
+    mean, std = np.zeros(64, np.float32), np.ones(64, np.float32)
+    audio = interpret.reconstruction_audio(panel.reconstruction, mean, std, n_iter=2)
+    full = interpret.reconstruction_audio(np.zeros((311, 64), np.float32), mean, std, n_iter=1)
+    assert audio.ndim == 1 and audio.size == full.size  # inverted on the 311 x 64 grid

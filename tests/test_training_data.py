@@ -121,3 +121,18 @@ def test_frame_centres_of_pooled_frames_are_group_means():
     assert [time_pool_for(n) for n in (311, 155, 103, 77)] == [1, 2, 3, 4]
     with pytest.raises(ValueError, match="200 frames"):
         time_pool_for(200)
+
+
+def test_unpool_input_spreads_each_group_back():
+    from paperlib.training.data import pool_input, unpool_input
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(1, 311, 64)).astype(np.float32)
+    pooled = pool_input(x, 4, 4)[0]
+    back = unpool_input(pooled, (311, 64))
+    assert back.shape == (311, 64)
+    assert back[5, 9] == pooled[1, 2]  # frame 5 is in group 1 (frames 4-7), bin 9 in group 2
+    assert back[310, 63] == pooled[76, 15]  # the dropped last frames repeat the last group
+    np.testing.assert_allclose(pool_input(back[None], 4, 4)[0], pooled, atol=1e-6)
+    with pytest.raises(ValueError, match="does not fit"):
+        unpool_input(np.zeros((400, 4)), (311, 64))

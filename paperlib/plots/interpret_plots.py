@@ -17,9 +17,9 @@ EVENT_COLOURS: tuple[str, ...] = ("#ff4f4f", "#4fd2ff", "#ffd24f")
 
 
 def _time_extent(n_frames: int) -> tuple[float, float]:
-    from paperlib.data.features import frame_centres_s
+    from paperlib.data.features import frame_centres_s, time_pool_for
 
-    centres = frame_centres_s(n_frames)
+    centres = frame_centres_s(n_frames, time_pool=time_pool_for(n_frames))
     half = (centres[1] - centres[0]) / 2
     return float(centres[0] - half), float(centres[-1] + half)
 

@@ -25,6 +25,7 @@ __all__ = [
     "load_split",
     "open_feature_file",
     "pool_input",
+    "unpool_input",
 ]
 
 
@@ -97,6 +98,32 @@ def pool_input(x: np.ndarray, time_pool: int = 1, mel_pool: int = 1) -> np.ndarr
     trimmed = x[:, : t_out * time_pool, : f_out * mel_pool]
     pooled = trimmed.reshape(n, t_out, time_pool, f_out, mel_pool).mean(axis=(2, 4))
     return np.ascontiguousarray(pooled, dtype=np.float32)
+
+
+def unpool_input(pooled: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Undo :func:`pool_input` as well as it can be undone: repeat each value over its group.
+
+    Frames or bins that pooling dropped (the remainder of ``T / time_pool``) repeat the last
+    group. Used to turn a pooled (reconstructed) log-mel back into the 311 x 64 grid of the
+    features, e.g. to listen to it.
+
+    Args:
+        pooled: (T', F') values on the pooled grid.
+        shape: (T, F) of the grid before pooling (311, 64 for a 10-s clip).
+
+    Returns:
+        (T, F) float32.
+
+    Raises:
+        ValueError: ``pooled`` is larger than ``shape`` on an axis.
+    """
+    pooled = np.asarray(pooled, dtype=np.float32)
+    (t_in, f_in), (t, f) = pooled.shape, shape
+    if t_in > t or f_in > f or t_in < 1 or f_in < 1:
+        raise ValueError(f"pooled grid {pooled.shape} does not fit in the grid {shape}")
+    time_pool, mel_pool = t // t_in, f // f_in
+    grown = np.repeat(np.repeat(pooled, time_pool, axis=0), mel_pool, axis=1)
+    return np.pad(grown, ((0, t - grown.shape[0]), (0, f - grown.shape[1])), mode="edge")
 
 
 def feature_path_for_snr(workspace: Path, snr_db: int) -> Path:
