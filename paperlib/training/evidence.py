@@ -30,7 +30,9 @@ __all__ = [
     "chance_table",
     "compare_pairs",
     "first_seed",
+    "learning_statement",
     "learning_table",
+    "pair_statement",
     "seed_spread",
 ]
 
@@ -183,3 +185,40 @@ def ablation_means(
         & (summary["metric"] == metric)
     ]
     return rows.set_index(rows["alpha"].astype(float))["mean"]
+
+
+def learning_statement(table: pd.DataFrame) -> str:
+    """One sentence from :func:`learning_table`: did every run reach the learning bar?"""
+    if table.empty:
+        return "no run to judge"
+    low, high = table["times_chance"].min(), table["times_chance"].max()
+    if bool(table["learned"].all()):
+        return (
+            f"every one of the {len(table)} runs reached at least {LEARNING_FACTOR:g}× its "
+            f"chance level ({low:.1f}× to {high:.1f}×)"
+        )
+    missed = table[~table["learned"]]
+    names = ", ".join(
+        f"{r.model} at {r.snr_db} dB ({r.times_chance:.1f}×)" for r in missed.itertuples()
+    )
+    return (
+        f"{len(missed)} of the {len(table)} runs stayed below {LEARNING_FACTOR:g}× chance: "
+        f"{names}; their numbers say little"
+    )
+
+
+def pair_statement(verdicts: pd.DataFrame) -> str:
+    """One sentence from :func:`compare_pairs`: how many of the claimed orderings hold."""
+    if verdicts.empty:
+        return "no ordering could be checked"
+    counts = verdicts["verdict"].value_counts()
+    parts = [
+        f"{int(counts.get(v, 0))} {label}"
+        for v, label in (
+            ("agrees", "agree with the paper beyond the spread"),
+            ("within spread", "are within the spread (unresolved)"),
+            ("reversed", "are reversed beyond the spread"),
+        )
+        if counts.get(v, 0)
+    ]
+    return f"of {len(verdicts)} orderings the paper claims, " + ", ".join(parts)

@@ -39,6 +39,7 @@ __all__ = [
     "grid_cells",
     "merge_results",
     "read_results",
+    "read_run_logs",
     "run_grid",
 ]
 
@@ -373,3 +374,27 @@ def read_results(workspace: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         if not (folder / name).is_file():
             raise FileNotFoundError(f"{folder / name} does not exist; run the grid first")
     return pd.read_csv(folder / RESULTS_FILE), pd.read_csv(folder / PER_CLASS_FILE)
+
+
+def read_run_logs(workspace: Path, results: pd.DataFrame) -> pd.DataFrame:
+    """The ``log.csv`` of every run in ``results``, stacked (learning curves of a grid).
+
+    Args:
+        workspace: the profile's workspace.
+        results: rows of :func:`run_grid`'s table (any subset); one log per ``run_id``.
+
+    Returns:
+        The log columns (``LOG_COLUMNS``) with the cell's ``model, snr_db, fold, alpha,
+        decoder_activation, seed`` and ``run_id`` in front, runs in the order of ``results``.
+    """
+    from paperlib.training.trainer import LOG_FILE
+
+    cells = results.drop_duplicates("run_id")
+    frames = []
+    for row in cells.itertuples(index=False):
+        log = pd.read_csv(paths.runs_dir(Path(workspace)) / row.run_id / LOG_FILE)
+        for column in ("run_id", *reversed(IDENTITY[1:])):
+            if hasattr(row, column):
+                log.insert(0, column, getattr(row, column))
+        frames.append(log)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
