@@ -92,12 +92,15 @@ def grid_runs(
 ) -> list[RunResult]:
     """The grid's runs that are complete, in grid order (trains the others if ``train_missing``).
 
+    Repeated cells (``grid.repeat_seeds``) are left out: one run per cell, as in Table IV.
+
     Completeness is decided as the grid decides it
     (:func:`paperlib.training.engines.split_complete`); cells whose SNR has no feature file
     count as missing (with ``train_missing`` the trainer then raises its own error).
     """
     workspace = Path(workspace)
-    cells = grid_cells(profile, include_ablation=include_ablation)
+    # repeats with other seeds measure the spread of the clip-level tables; not localised here
+    cells = [c for c in grid_cells(profile, include_ablation=include_ablation) if c.seed is None]
     complete, _ = split_complete(profile, workspace, cells)
     runs = []
     for cell in cells:
