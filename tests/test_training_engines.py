@@ -40,8 +40,9 @@ from paperlib.training.grid import Cell, grid_cells
 from paperlib.training.synthetic import write_synthetic_features
 
 SHAPE = {"time_steps": 24, "mel_bins": 12, "num_classes": 6, "events_per_clip": 2}
-# smoke, 2 epochs, two models; with the ablation: GMP, 2APAE, 2APAE α=0, 2APAE linear decoder
-OVERRIDES = ["train.epochs=2", "grid.models=[GMP, 2APAE]"]
+# smoke, 2 epochs, two models, no repeats, the local engine in one process; with the ablation:
+# GMP, 2APAE, 2APAE α=0, 2APAE linear decoder
+OVERRIDES = ["train.epochs=2", "grid.models=[GMP, 2APAE]", "grid.repeat_models=[]", "grid.workers=1"]
 
 
 def _profile(*extra: str):
@@ -156,14 +157,16 @@ def test_killed_worker_is_retried_and_resumes(gcs_address, tmp_path):
 
 
 def test_bad_cell_fails_the_grid_after_the_others(gcs_address, tmp_path):
-    """A cell's own error (fold 9 is not in the data) is reported once the other cell is done."""
-    profile = _profile("grid.models=[GMP]", "grid.folds=[9, 1]")
-    ws = _workspace(tmp_path, clips_per_fold=6)
+    """A cell's own error (fold 4 is not in the data) is reported once the other cell is done."""
+    profile = _profile("grid.models=[GMP]", "grid.folds=[4, 1]")
+    ws = root = tmp_path / "smoke"
+    write_synthetic_features(paths.feature_file(root, 20), seed=3, clips_per_fold=6,
+                             folds=(1, 2, 3), **SHAPE)  # fmt: skip
     with pytest.raises(GridCellError) as info:
         run_grid(profile, ws, progress=False, include_ablation=False, engine="ray")
-    assert list(info.value.failures) == ["GMP snr20 fold9"]
-    assert isinstance(info.value.failures["GMP snr20 fold9"], FoldNotPresentError)
-    assert "GMP snr20 fold9: FoldNotPresentError: fold 9 is not present" in str(info.value)
+    assert list(info.value.failures) == ["GMP snr20 fold4"]
+    assert isinstance(info.value.failures["GMP snr20 fold4"], FoldNotPresentError)
+    assert "GMP snr20 fold4: FoldNotPresentError: fold 4 is not present" in str(info.value)
     (fold1,) = paths.runs_dir(ws).glob("GMP-snr20-fold1-*")
     assert (fold1 / "metrics.json").is_file()  # the good cell ran to the end
     assert not paths.results_dir(ws).exists()  # no tables from a failed grid

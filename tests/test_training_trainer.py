@@ -94,7 +94,7 @@ def test_precision_is_part_of_the_run_key_and_the_device_is_not(setup):
     from paperlib.training import run_key
 
     def key(p):
-        return run_key(p, model="GWRP", snr_db=20, fold=1, plan_sha256="abc")
+        return run_key(p, model="GWRP", snr_db=20, fold=1, features_sha256="abc")
 
     base = key(profile)
     assert base.train["precision"] == "fp32"
