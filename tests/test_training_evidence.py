@@ -1,5 +1,12 @@
 """Issue 10: chance levels, repeated cells, the CPU process pool, evidence tables, pocket vs paper."""
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -118,3 +125,58 @@ def test_pocket_vs_paper_table_comes_from_the_profile_files():
     assert table.loc["train.lr", "why"] == profile_comments("pocket")["train.lr"]
     assert table.loc["train.lr", "why"]  # every change the pocket profile makes says why
     assert profile_differences("paper", "paper").empty
+
+
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie (a zombie has ended, only its entry is left)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux only")
+def test_killing_the_grid_ends_its_workers(tmp_path):
+    """kill -9 of the process running the grid must not leave its workers training on."""
+    profile = write_tiny_profile(tmp_path / "p.yaml", epochs=400, num_threads=1)
+    ws = tmp_path / "ws"
+    write_synthetic_features(paths.feature_file(ws, 20), clips_per_fold=4, **SHAPE)
+    script = (
+        "from paperlib.config import load_profile, profile_with_overrides\n"
+        "from paperlib.training import run_grid\n"
+        "if __name__ == '__main__':\n"
+        f"    p = profile_with_overrides(load_profile({str(profile)!r}), {{'grid.workers': 2}})\n"
+        f"    run_grid(p, {str(ws)!r}, progress=False)\n"
+    )
+    driver = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 60
+        workers: list[int] = []
+        while time.monotonic() < deadline and len(workers) < 3:  # resource tracker + 2 workers
+            time.sleep(0.5)
+            workers = _children(driver.pid)
+        assert len(workers) >= 2, "the grid did not start its workers"
+    finally:
+        driver.kill()
+        driver.wait()
+    deadline = time.monotonic() + 15
+    alive = workers
+    while alive and time.monotonic() < deadline:  # SIGTERM ends them within a second or two
+        time.sleep(0.5)
+        alive = [pid for pid in alive if _running(pid)]
+    for pid in alive:  # clean up before failing
+        os.kill(pid, signal.SIGKILL)
+    assert not alive, f"workers {alive} outlived the killed grid"
