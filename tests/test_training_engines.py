@@ -40,9 +40,11 @@ from paperlib.training.grid import Cell, grid_cells
 from paperlib.training.synthetic import write_synthetic_features
 
 SHAPE = {"time_steps": 24, "mel_bins": 12, "num_classes": 6, "events_per_clip": 2}
-# smoke, 2 epochs, two models, no repeats, the local engine in one process; with the ablation:
+# smoke, 2 epochs, one torch thread (a Ray worker has one: results depend on the thread count),
+# two models, no repeats, the local engine in one process; with the ablation:
 # GMP, 2APAE, 2APAE α=0, 2APAE linear decoder
-OVERRIDES = ["train.epochs=2", "grid.models=[GMP, 2APAE]", "grid.repeat_models=[]", "grid.workers=1"]
+OVERRIDES = ["train.epochs=2", "train.num_threads=1", "grid.models=[GMP, 2APAE]", "grid.repeat_models=[]",
+             "grid.workers=1"]  # fmt: skip
 
 
 def _profile(*extra: str):
