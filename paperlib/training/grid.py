@@ -161,8 +161,9 @@ def _run_cell(
 _DEVICE_QUEUE: Any = None
 
 
-def _init_worker(queue: Any) -> None:
+def _init_worker(queue: Any, parent: int) -> None:
     global _DEVICE_QUEUE
+    _exit_with_parent(parent)  # a killed grid must not leave GPU workers training either
     _DEVICE_QUEUE = queue.get()  # one GPU per worker process, for its lifetime
 
 
@@ -316,7 +317,7 @@ def run_grid(
             max_workers=n_gpus,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(queue,),
+            initargs=(queue, os.getpid()),
         ) as pool:
             run_dirs = list(
                 pool.map(
