@@ -63,7 +63,12 @@ def test_twostep_tf_map_sums_over_mel_to_the_step1_output(attention: str, x: tor
     with torch.no_grad():
         maps = model_maps(model, x)
         out = model(x)
-    assert list(maps.frame_scores) == ["step-1 output", "step-2 attention"]
+    assert list(maps.frame_scores) == [
+        "step-1 output",
+        "step-2 attention",
+        "integrated gradients",
+        "occlusion",
+    ]
     torch.testing.assert_close(maps.frame_scores["step-1 output"], out["step1_output"])
     torch.testing.assert_close(maps.frame_scores["step-2 attention"], out["step2_weights"])
     torch.testing.assert_close(maps.tf_maps.sum(-1), out["step1_output"], atol=1e-5, rtol=1e-5)

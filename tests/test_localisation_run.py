@@ -32,11 +32,13 @@ from paperlib.localisation import (
     GATINGS,
     LOCALISATION_FILE,
     PRIOR,
+    UNIFORM,
     Event,
     LocalisationError,
     clip_examples,
     compare_with_prior,
     ideal_mask,
+    inverted_scorers,
     localisation_table,
     localise_run,
     metric_table,
@@ -45,7 +47,9 @@ from paperlib.localisation import (
     read_localisation,
     summarise_localisation,
 )
+from paperlib.localisation.events import frame_labels
 from paperlib.localisation.run import fold_data
+from paperlib.localisation.temporal import active_frame_share
 from paperlib.localisation.tf import class_mask, clip_tracks
 from paperlib.plots.localisation_plots import plot_frame_scores, plot_tf_maps
 
@@ -143,7 +147,8 @@ def test_tables_hold_every_scorer_gating_and_metric(tiny) -> None:
     _, ws, tables = tiny
     temporal, tf = tables.temporal, tables.tf
     counts = temporal.groupby("model").size().to_dict()
-    assert counts == {"GMP": 2 * 2 * 6, "2APAE": 3 * 2 * 6}  # (scorers + prior) x gatings x metrics
+    # (scorers + prior + chance row) x gatings x metrics
+    assert counts == {"GMP": 3 * 2 * 7, "2APAE": 6 * 2 * 7}
     assert set(temporal["gating"]) == set(GATINGS)
     assert temporal.loc[temporal["model"] == "GMP", "alpha"].isna().all()
     assert tf.groupby("model").size().to_dict() == {"GMP": 15, "2APAE": 15}
@@ -151,8 +156,9 @@ def test_tables_hold_every_scorer_gating_and_metric(tiny) -> None:
     pd.testing.assert_frame_equal(read.temporal, temporal, check_dtype=False)
     pd.testing.assert_frame_equal(read.tf, tf, check_dtype=False)
     # the references do not depend on the model: same fold, same pooling
-    prior = temporal[(temporal["scorer"] == PRIOR) & (temporal["gating"] == GATINGS[0])]
-    assert prior.groupby("metric")["value"].nunique(dropna=False).eq(1).all()
+    for reference in (PRIOR, UNIFORM):
+        rows = temporal[(temporal["scorer"] == reference) & (temporal["gating"] == GATINGS[0])]
+        assert rows.groupby("metric")["value"].nunique(dropna=False).eq(1).all()
     references = tf[tf["scorer"] != "T-F map"]
     assert references.groupby(["scorer", "metric"])["value"].nunique(dropna=False).eq(1).all()
 
@@ -230,7 +236,10 @@ def test_summary_tables_and_the_prior_statement(tiny) -> None:
         ("GMP", "class maps"),
         ("2APAE", "step-1 output"),
         ("2APAE", "step-2 attention"),
+        ("2APAE", "integrated gradients"),
+        ("2APAE", "occlusion"),
         ("(any model)", PRIOR),
+        ("(any model)", UNIFORM),
     ]
     assert list(shown.columns[:3]) == ["frame AP", "frame micro-AP", "frame AUROC"]
     predicted = metric_table(summary, snr_db=20, gating=GATINGS[1])
@@ -283,9 +292,88 @@ def test_examples_and_figures(tiny) -> None:
     assert first.inputs.shape == (155, 32) and first.tf_maps[CLASS_INDEX["Bark"]].shape == (155, 32)
     fig = plot_frame_scores(examples)
     assert len(fig.axes) == 2
+    titles = [ax.get_title(loc="left") for ax in fig.axes]
+    assert "integrated gradients (dotted)" in titles[1] and "occlusion (dash-dot)" in titles[1]
+    fig = plot_frame_scores(examples, scorers=["class maps", "integrated gradients"])
+    titles = [ax.get_title(loc="left") for ax in fig.axes]
+    assert titles[1] == "integrated gradients (dotted)" and titles[0] == "class maps (solid)"
+    assert fig.axes[1].get_ylim()[0] <= -0.05
     fig = plot_tf_maps(examples, CLASS_INDEX["Cello"])
     assert sum(ax.get_visible() for ax in fig.axes) == 4  # input, mask, two models
     with pytest.raises(ValueError, match="not a true class"):
         plot_tf_maps(examples, CLASS_INDEX["Gong"])
     with pytest.raises(KeyError, match="fold2_0000"):
         clip_examples(run_dirs[0], ws, clip_names=["fold2_0000"])
+
+
+def test_chance_row_is_the_share_of_active_frames(tiny) -> None:
+    _, ws, tables = tiny
+    t = tables.temporal
+    chance = t[(t["scorer"] == UNIFORM) & (t["gating"] == GATINGS[0])]
+    chance = chance[chance["model"] == "GMP"].set_index("metric")["value"]
+    data = fold_data(paths.runs_dir(ws) / t["run_id"].iloc[0], ws)
+    labels = frame_labels(data.events, 155, 2)
+    share = active_frame_share(labels, data.split.y_val)
+    assert chance["frame_ap"] == pytest.approx(share["frame_ap"])
+    assert chance["frame_ap_micro"] == pytest.approx(share["frame_ap_micro"])
+    assert chance["within_clip_auroc"] == 0.5
+
+
+def test_inverted_scorers_read_the_within_clip_auroc(tiny) -> None:
+    _, _, tables = tiny
+    summary = summarise_localisation(tables.temporal)
+    table = inverted_scorers(summary)
+    assert list(table["scorer"]) == [
+        "class maps",
+        "step-1 output",
+        "step-2 attention",
+        "integrated gradients",
+        "occlusion",
+    ]
+    for row in table.itertuples():
+        mine = summary[
+            (summary["model"] == row.model)
+            & (summary["scorer"] == row.scorer)
+            & (summary["gating"] == GATINGS[0])
+            & (summary["metric"] == "within_clip_auroc")
+        ]["mean"].item()
+        assert (row.within_clip_auroc, row.inverted) == (mine, mine < 0.5)
+    with pytest.raises(LocalisationError, match="gating="):
+        inverted_scorers(summary, gating="none")
+    with pytest.raises(LocalisationError, match="no 'within_clip_auroc' rows"):
+        inverted_scorers(summary[summary["metric"] != "within_clip_auroc"])
+
+
+def test_shift_test_and_attention_statistics_of_runs(tiny) -> None:
+    from paperlib.robustness import attention_statistics, shift_test_runs
+    from paperlib.training.trainer import load_run
+
+    _, ws, tables = tiny
+    runs = [load_run(paths.runs_dir(ws) / r) for r in tables.temporal["run_id"].unique()]
+    shifted = shift_test_runs(runs, ws, [0.0, 1.0], device="cpu")
+    assert list(shifted.columns) == [
+        "run_id",
+        "model",
+        "snr_db",
+        "fold",
+        "seed",
+        "alpha",
+        "shift_s",
+        "shift_frames",
+        "micro_ap",
+        "macro_ap",
+        "chance",
+    ]
+    assert len(shifted) == 4 and list(shifted["shift_frames"]) == [0, 16, 0, 16]  # 1 s / 64 ms
+    for run in runs:
+        mine = shifted[(shifted["run_id"] == run.run_id) & (shifted["shift_s"] == 0)].iloc[0]
+        assert mine["micro_ap"] == pytest.approx(run.metrics["micro_ap"], abs=1e-6)
+        assert mine["chance"] == pytest.approx(run.metrics["chance_micro_ap"])
+        assert (mine["model"], mine["seed"], mine["snr_db"]) == (run.key.model, 0, 20)
+    apae = [r for r in runs if r.key.model == "2APAE"]
+    stats = attention_statistics(apae, ws, device="cpu")
+    assert len(stats) == 1 and stats["n_pairs"].item() == 5  # 3 + 2 true classes in fold 1
+    assert stats["n_frames"].item() == 155 and 0 < stats["modal_share"].item() <= 1
+    assert 1 <= stats["effective_frames_simpson"].item() <= 155
+    with pytest.raises(ValueError, match="no step2_weights"):
+        attention_statistics([r for r in runs if r.key.model == "GMP"], ws, device="cpu")

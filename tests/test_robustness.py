@@ -171,7 +171,7 @@ def test_permutation_errors() -> None:
     with pytest.raises(ValueError, match="expected some of attention, classification"):
         permute_step2(model, np.arange(T), layers=["decoder"])
     gmp = build_model("GMP", time_steps=T, mel_bins=F, width=0.0625)
-    with pytest.raises(ValueError, match="no attention.step2 with two Linear"):
+    with pytest.raises(ValueError, match=r"no attention\.step2 with two Linear"):
         permute_step2(gmp, np.arange(T))
 
 

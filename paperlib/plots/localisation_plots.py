@@ -52,13 +52,25 @@ def _slot_bands(ax: Axes, example: ClipExample) -> None:
         ax.axvspan(edges[a], edges[b], color=SLOT_COLOUR, zorder=0)
 
 
-def plot_frame_scores(examples: Sequence[ClipExample], *, title: str = "") -> Figure:
+LINE_STYLES: tuple[tuple[str, str], ...] = (
+    ("-", "solid"),
+    ("--", "dashed"),
+    (":", "dotted"),
+    ("-.", "dash-dot"),
+)
+"""Line style of a model's j-th frame scorer (the primary one solid), cycled."""
+
+
+def plot_frame_scores(
+    examples: Sequence[ClipExample], *, title: str = "", scorers: Sequence[str] | None = None
+) -> Figure:
     """Frame scores of each model (one row each) for the clip's true classes, over its events.
 
-    Each scorer's curves are divided by their largest value in the clip (scales differ between
-    models: attention weights sum to 1 over time); solid lines are a model's primary scorer,
-    dashed ones its others. Shaded spans: the true events (class colours); grey bands: the
-    position prior's slots.
+    Each scorer's curves are divided by their largest absolute value in the clip (scales
+    differ between models: attention weights sum to 1 over time; attributions can be
+    negative); the line style tells a model's scorers apart (:data:`LINE_STYLES`, the primary
+    one solid). Shaded spans: the true events (class colours); grey bands: the position
+    prior's slots. ``scorers`` keeps only the named scorers of each model (default: all).
     """
     first = _same_clip(examples)
     classes = _true_classes(first.events)
@@ -71,25 +83,32 @@ def plot_frame_scores(examples: Sequence[ClipExample], *, title: str = "") -> Fi
         for event in example.events:
             k = CLASS_INDEX[event.label]
             ax.axvspan(event.onset_s, event.offset_s, color=colour[k], alpha=0.18, zorder=1)
-        for j, scores in enumerate(example.frame_scores.values()):
+        drawn = [
+            (j, name, scores)
+            for j, (name, scores) in enumerate(example.frame_scores.items())
+            if scorers is None or name in scorers
+        ]
+        bottom = -0.05
+        for j, _, scores in drawn:
             shown = scores[classes]
-            top = float(np.max(shown)) if shown.size else 0.0
-            for k, row in zip(classes, shown, strict=True):
+            top = float(np.max(np.abs(shown))) if shown.size else 0.0
+            scaled = shown / top if top > 0 else shown
+            bottom = min(bottom, float(np.min(scaled, initial=0.0)) - 0.05)
+            for k, row in zip(classes, scaled, strict=True):
                 ax.plot(
                     example.time_s,
-                    row / top if top > 0 else row,
+                    row,
                     color=colour[k],
-                    ls="-" if j == 0 else "--",
+                    ls=LINE_STYLES[j % len(LINE_STYLES)][0],
                     lw=1.2,
                     zorder=2,
                 )
-        scorers = ", ".join(
-            f"{name} ({'solid' if j == 0 else 'dashed'})"
-            for j, name in enumerate(example.frame_scores)
+        names = ", ".join(
+            f"{name} ({LINE_STYLES[j % len(LINE_STYLES)][1]})" for j, name, _ in drawn
         )
         ax.set_ylabel(example.model, fontsize=9)
-        ax.set_ylim(-0.05, 1.1)
-        ax.set_title(scorers, fontsize=8, loc="left")
+        ax.set_ylim(bottom, 1.1)
+        ax.set_title(names, fontsize=8, loc="left")
     axes[-1, 0].set_xlabel("time (s)")
     handles = [Line2D([], [], color=colour[k], label=CLASSES[k]) for k in classes]
     handles.append(Patch(color=SLOT_COLOUR, label="prior slots"))
