@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-PROFILE_NAMES: tuple[str, ...] = ("pocket", "paper", "smoke")
+PROFILE_NAMES: tuple[str, ...] = ("pocket", "paper", "full", "smoke")
 """Profiles shipped with the package (``paperlib/profiles/<name>.yaml``)."""
 
 PRECISIONS: tuple[str, ...] = ("fp32", "tf32", "bf16")
