@@ -11,20 +11,20 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score
+from synthetic_workspace import write_synthetic_features, write_tiny_profile
 
 from paperlib import paths
 from paperlib.config import ConfigError, load_profile, profile_with_overrides
-from paperlib.metrics import MetricInputError, chance_levels
-from paperlib.profile_diff import profile_comments, profile_differences
-from paperlib.training import grid_cells, run_grid
-from paperlib.training.evidence import (
+from paperlib.experiment import grid_cells, run_grid
+from paperlib.experiment.evidence import (
     LEARNING_FACTOR,
     chance_table,
     compare_pairs,
     learning_table,
     seed_spread,
 )
-from paperlib.training.synthetic import write_synthetic_features, write_tiny_profile
+from paperlib.metrics import MetricInputError, chance_levels
+from paperlib.profile_diff import profile_comments, profile_differences
 
 SHAPE = {"time_steps": 16, "mel_bins": 8, "num_classes": 5, "events_per_clip": 1}
 
@@ -156,7 +156,7 @@ def test_killing_the_grid_ends_its_workers(tmp_path):
     write_synthetic_features(paths.feature_file(ws, 20), clips_per_fold=4, **SHAPE)
     script = (
         "from paperlib.config import load_profile, profile_with_overrides\n"
-        "from paperlib.training import run_grid\n"
+        "from paperlib.experiment import run_grid\n"
         "if __name__ == '__main__':\n"
         f"    p = profile_with_overrides(load_profile({str(profile)!r}), {{'grid.workers': 2}})\n"
         f"    run_grid(p, {str(ws)!r}, progress=False)\n"

@@ -11,7 +11,7 @@ Every results table of the book is read against three things computed here from 
   land. An ordering of two models or two α values is stated only when their difference exceeds
   it (:func:`compare_pairs`).
 
-All functions take the tidy results of :func:`paperlib.training.grid.run_grid` (one row per
+All functions take the tidy results of :func:`paperlib.experiment.grid.run_grid` (one row per
 run and metric, with ``seed`` and the ``chance_*`` columns).
 """
 
@@ -22,7 +22,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from paperlib.training.runs import MODEL_WITH_DECODER
+from paperlib.experiment.cells import VARIANT_COLUMNS
+from paperlib.run.key import MODEL_WITH_DECODER
 
 __all__ = [
     "LEARNING_FACTOR",
@@ -47,7 +48,7 @@ PAPER_ORDER: tuple[tuple[str, str], ...] = (
 )
 """The paper's ranking of Table IV as pairs (better, worse): 2APAE > Atrous AP > GWRP > GMP, GAP."""
 
-_CELL = ["model", "snr_db", "fold", "alpha", "decoder_activation"]
+_CELL = list(VARIANT_COLUMNS)
 
 
 def _micro(results: pd.DataFrame) -> pd.DataFrame:
