@@ -246,7 +246,10 @@ def test_two_drivers_on_one_workspace(gcs_address, local_table, tmp_path, caplog
 def test_engine_options_are_checked():
     check_engine_options("local")
     check_engine_options("ray", address="auto", cpus_per_cell=0.5)
-    with pytest.raises(ValueError, match="unknown grid engine 'dask'; valid engines: local, serial, processes, gpus, ray"):
+    with pytest.raises(
+        ValueError,
+        match="unknown grid engine 'dask'; valid engines: local, serial, processes, gpus, ray",
+    ):
         check_engine_options("dask")
     with pytest.raises(ValueError, match="apply to the ray engine only"):
         check_engine_options("local", address="auto")
@@ -271,7 +274,10 @@ def test_cli_engine_errors(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PAPERLIB_WORKSPACE", str(tmp_path))
     base = ["grid", "--profile", "smoke", "--no-prepare", "--no-progress"]
     assert main([*base, "--engine", "spark"]) == 2
-    assert "unknown grid engine 'spark'; valid engines: local, serial, processes, gpus, ray" in capsys.readouterr().err
+    assert (
+        "unknown grid engine 'spark'; valid engines: local, serial, processes, gpus, ray"
+        in capsys.readouterr().err
+    )
     assert main([*base, "--address", "auto"]) == 2
     assert "apply to the ray engine only" in capsys.readouterr().err
     monkeypatch.setitem(sys.modules, "ray", None)  # Ray not installed
