@@ -6,9 +6,8 @@ import pytest
 import torch
 
 from paperlib.models import MODEL_NAMES, build_model
-from paperlib.training import predict
-from paperlib.training.precision import PRECISIONS, Precision
-from paperlib.training.trainer import train_step
+from paperlib.run import predict, train_step
+from paperlib.run.precision import PRECISIONS, Precision
 
 SMALL = {"num_classes": 5, "time_steps": 24, "mel_bins": 12, "width": 0.125}
 BF16_LOSS_RTOL = 0.02

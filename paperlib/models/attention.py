@@ -42,16 +42,20 @@ class AttentionStep(nn.Module):
             They keep PyTorch's default ``nn.Linear`` initialisation (uniform in
             ``±1/sqrt(L)``): the authors' code never passed them to its init.
         variant: ``authors`` or ``paper`` (see the module docstring).
+        normalise: ``True`` (every model): the attention weights are a softmax over the pooled
+            axis. ``False`` uses the attention branch as it is (unnormalised weights): an
+            ablation for the classroom (chapter 7, exercise 5), no model of the paper.
 
     Forward: ``z`` (..., L) -> ``(weights, output)`` with ``weights`` (..., L) summing to 1
-    over the last axis and ``output`` (...).
+    over the last axis (when ``normalise``) and ``output`` (...).
     """
 
-    def __init__(self, length: int, *, variant: str) -> None:
+    def __init__(self, length: int, *, variant: str, normalise: bool = True) -> None:
         super().__init__()
         self.attention = nn.Linear(length, length)
         self.classification = nn.Linear(length, length)
         self.variant = variant
+        self.normalise = normalise
 
     def branches(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(weights, classification)``, both (..., L): the normalised attention and the
@@ -63,14 +67,14 @@ class AttentionStep(nn.Module):
             cla = torch.sigmoid(cla)
         else:  # "paper"
             att = torch.sigmoid(att)
-        return torch.softmax(att, dim=-1), cla
+        return (torch.softmax(att, dim=-1) if self.normalise else att), cla
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         weights, cla = self.branches(z)
         return weights, (weights * cla).sum(dim=-1)
 
     def extra_repr(self) -> str:
-        return f"variant={self.variant!r}"
+        return f"variant={self.variant!r}" + ("" if self.normalise else ", normalise=False")
 
 
 class TwoStepAttention(nn.Module):
@@ -81,12 +85,15 @@ class TwoStepAttention(nn.Module):
     ``step2_weights`` (B, K, T) summing to 1 over T, ``step2_output`` (B, K) unclamped, and
     ``clip_probs`` (B, K) = ``step2_output`` clamped to [0, 1]; all float32, whatever the
     autocast setting (the linear layers, softmax and sigmoid of a head stay in full precision).
+    ``normalise=False`` drops the softmax of both steps (see :class:`AttentionStep`).
     """
 
-    def __init__(self, *, time_steps: int, mel_bins: int, variant: str) -> None:
+    def __init__(
+        self, *, time_steps: int, mel_bins: int, variant: str, normalise: bool = True
+    ) -> None:
         super().__init__()
-        self.step1 = AttentionStep(mel_bins, variant=variant)
-        self.step2 = AttentionStep(time_steps, variant=variant)
+        self.step1 = AttentionStep(mel_bins, variant=variant, normalise=normalise)
+        self.step2 = AttentionStep(time_steps, variant=variant, normalise=normalise)
 
     def forward(self, class_maps: torch.Tensor) -> dict[str, torch.Tensor]:
         with full_precision(class_maps):

@@ -12,7 +12,8 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
-from paperlib.training.runs import MODEL_WITH_DECODER
+from paperlib.data.classes import CLASSES
+from paperlib.run.key import MODEL_WITH_DECODER
 
 __all__ = [
     "BASELINES",
@@ -154,8 +155,6 @@ def per_class_matrix(per_class: pd.DataFrame, *, snr_db: int) -> pd.DataFrame:
     sel = per_class[per_class["snr_db"] == snr_db]
     matrix = sel.groupby(["class", "model"])["ap"].mean().unstack("model")
     order = [m for m in (*BASELINES, MODEL_WITH_DECODER) if m in matrix.columns]
-    from paperlib.data.classes import CLASSES
-
     rows = [c for c in CLASSES if c in matrix.index] + [c for c in matrix.index if c not in CLASSES]
     return matrix.loc[rows, order]
 

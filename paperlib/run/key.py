@@ -7,8 +7,8 @@ do not (device, thread count, data settings that leave the feature file unchange
 grid and a chapter that ask for the same cell share one run directory, and features remade
 from changed sources give a new run instead of the old run's numbers.
 
-The feature file's hash comes from :func:`paperlib.fingerprint.cached_sha256`: computed from
-the bytes once (the data pipeline does it right after writing the file) and reused while the
+The feature file's hash comes from :func:`paperlib.run.features.features_sha256`
+(:func:`paperlib.fingerprint.cached_sha256` of a checked file): computed from the bytes once (the data pipeline does it right after writing the file) and reused while the
 file's size, modification time and inode are unchanged; any rewrite of the file rehashes it.
 It is the same SHA-256 that ``sha256sum`` prints and that ``provenance.json`` records. (A hash
 attribute stored inside the HDF5 file was considered and not used: it cannot be checked
@@ -25,7 +25,7 @@ from typing import Any
 from paperlib import paths
 from paperlib.config import Profile, config_hash, to_dict
 
-__all__ = ["RunKey", "run_key"]
+__all__ = ["MODEL_WITH_DECODER", "RunKey", "run_key"]
 
 MODEL_WITH_DECODER = "2APAE"
 """The only model with a reconstruction loss, α and decoder/attention variants."""
@@ -105,7 +105,7 @@ def run_key(
         model: model name.
         snr_db, fold: the feature file's SNR and the held-out fold.
         features_sha256: SHA-256 of the feature file
-            (:func:`paperlib.fingerprint.cached_sha256`).
+            (:func:`paperlib.run.features.features_sha256`).
         alpha: 2APAE reconstruction weight; default ``profile.train.alpha``. Forced to 0.0 for
             the baselines (they have no decoder).
         decoder_activation: 2APAE last decoder activation; default the profile's.
