@@ -126,7 +126,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train`` and ``grid`` sub-commands."""
     train = subparsers.add_parser("train", help="train and evaluate one model on one SNR/fold")
     _common(train)
-    train.add_argument("--model", required=True, help="GMP, GAP, GWRP, AtrousAP or 2APAE")
+    train.add_argument(
+        "--model", required=True, help="GMP, GAP, GWRP, AtrousAP, 2APAE or 2APAE-local"
+    )
     train.add_argument("--snr", type=int, required=True, help="SNR in dB (its features)")
     train.add_argument("--fold", type=int, required=True, help="held-out validation fold")
     train.add_argument("--alpha", type=float, default=None, help="2APAE MSE weight")

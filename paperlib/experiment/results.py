@@ -15,7 +15,7 @@ from paperlib import paths
 from paperlib.atomic import clean_orphans
 from paperlib.experiment.cells import IDENTITY
 from paperlib.locking import workspace_lock
-from paperlib.run.key import MODEL_WITH_DECODER
+from paperlib.models import has_decoder
 from paperlib.run.provenance import atomic_write_text
 from paperlib.run.result import LOG_FILE, RunResult
 
@@ -47,7 +47,7 @@ def tidy_results(results: list[RunResult], profile_name: str) -> tuple[pd.DataFr
     rows, per_class = [], []
     for result in results:
         m = result.metrics
-        alpha = m["alpha"] if m["model"] == MODEL_WITH_DECODER else float("nan")
+        alpha = m["alpha"] if has_decoder(m["model"]) else float("nan")
         ident = {
             "profile": profile_name,
             "model": m["model"],

@@ -43,8 +43,8 @@ from paperlib.localisation.temporal import (
     temporal_metrics,
 )
 from paperlib.localisation.tf import class_mask, clip_tracks, ideal_mask, tf_metrics
+from paperlib.models import has_decoder
 from paperlib.run.features import Split, feature_path_for_snr, features_sha256, load_split
-from paperlib.run.key import MODEL_WITH_DECODER
 from paperlib.run.provenance import atomic_write_json
 from paperlib.run.recipe import resolve_device
 from paperlib.run.result import RunResult, load_run
@@ -261,7 +261,7 @@ def localise_run(
         "model": key.model,
         "snr_db": key.snr_db,
         "fold": key.fold,
-        "alpha": key.alpha if key.model == MODEL_WITH_DECODER else float("nan"),
+        "alpha": key.alpha if has_decoder(key.model) else float("nan"),
         "decoder_activation": key.decoder_activation,
         "time_pool": data.time_pool,
         "mel_pool": data.mel_pool,

@@ -107,11 +107,13 @@ def run_key(
         features_sha256: SHA-256 of the feature file
             (:func:`paperlib.run.features.features_sha256`).
         alpha: 2APAE reconstruction weight; default ``profile.train.alpha``. Forced to 0.0 for
-            the baselines (they have no decoder).
+            the models without a decoder (``paperlib.models.has_decoder``).
         decoder_activation: 2APAE last decoder activation; default the profile's.
         seed: override ``profile.train.seed`` (as ``train_run(seed=...)``).
     """
-    has_decoder = model == MODEL_WITH_DECODER
+    from paperlib.models import has_decoder as model_has_decoder  # torch only when called
+
+    has_decoder = model_has_decoder(model)  # 2APAE and 2APAE-local
     defaults = type(profile.model)()
     train = {k: v for k, v in to_dict(profile.train).items() if k not in _TRAIN_KEYS_IGNORED}
     run_alpha = float(profile.train.alpha if alpha is None else alpha) if has_decoder else 0.0
