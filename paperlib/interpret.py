@@ -253,7 +253,8 @@ def attention_in_events(panels: Sequence[Figure3Panels]) -> pd.DataFrame:
     One row per true event: ``clip``, ``label``, ``probability`` (of that class), ``rank`` (1 =
     most probable), ``attention_in_event`` (sum of the class's step-2 weights over the event's
     frames; the weights sum to 1 over time) and ``uniform_share`` (the same sum for uniform
-    weights: event frames / T). A ratio above 1 means the model looks where the event is.
+    weights: event frames / T); ``ratio`` is their quotient, :func:`in_event_ratio`. A ratio
+    above 1 means the model looks where the event is.
     """
     rows = []
     for p in panels:
@@ -262,8 +263,11 @@ def attention_in_events(panels: Sequence[Figure3Panels]) -> pd.DataFrame:
         for e in p.events:
             if e.first_frame < 0:
                 continue
-            inside = p.step2_weights[e.class_index, e.first_frame : e.last_frame + 1].sum()
-            share = (e.last_frame - e.first_frame + 1) / n_frames
+            frames = np.zeros(n_frames, dtype=bool)
+            frames[e.first_frame : e.last_frame + 1] = True
+            weights = p.step2_weights[e.class_index]
+            inside = weights[frames].sum()
+            share = frames.sum() / n_frames
             rows.append(
                 {
                     "clip": p.clip_name,
@@ -272,10 +276,83 @@ def attention_in_events(panels: Sequence[Figure3Panels]) -> pd.DataFrame:
                     "rank": int(np.flatnonzero(order == e.class_index)[0]) + 1,
                     "attention_in_event": float(inside),
                     "uniform_share": float(share),
-                    "ratio": float(inside / share),
+                    "ratio": float(in_event_ratio(weights, frames)),
                 }
             )
     return pd.DataFrame(rows)
+
+
+def in_event_ratio(weights: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """Mean attention weight inside the event frames over the uniform weight 1/T.
+
+    Args:
+        weights: (..., T) attention weights that sum to 1 over T (e.g. the step-2 weights).
+        inside: (..., T) bool (or 0/1): the event's frames.
+
+    Returns:
+        (...) float64 ``mean(weights[inside]) * T`` (= share of the weight inside / share of
+        the frames inside); NaN where ``inside`` holds no frame. 1 for uniform weights, above
+        1 when the weight sits on the event.
+
+    Raises:
+        ValueError: mismatched shapes.
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    inside = np.asarray(inside) > 0
+    if weights.shape != inside.shape or weights.ndim < 1:
+        raise ValueError(
+            f"weights {weights.shape} and event frames {inside.shape}: expected the same "
+            "(..., frames) shape"
+        )
+    count = inside.sum(axis=-1)
+    total = np.where(inside, weights, 0.0).sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / count * weights.shape[-1], np.nan)
+
+
+def fold_in_event_ratios(
+    weights: np.ndarray, labels: np.ndarray, clip_names: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """:func:`in_event_ratio` of every (clip, class) pair that has an event, over a whole fold.
+
+    Args:
+        weights: (N, K, T) step-2 weights (sum to 1 over T).
+        labels: (N, K, T) 0/1 frame labels (all events of the class in the clip, e.g.
+            :func:`paperlib.localisation.events.frame_labels`).
+        clip_names: (N,) names for the ``clip`` column (default: the clip index).
+
+    Returns:
+        One row per pair with an active frame: ``clip``, ``class_index``, ``label``,
+        ``event_frames``, ``attention_in_event`` (weight summed over the active frames),
+        ``ratio``.
+
+    Raises:
+        ValueError: shapes that are not (N, K, T) alike, or ``clip_names`` of another length.
+    """
+    from paperlib.data.classes import CLASSES
+
+    weights = np.asarray(weights, dtype=np.float64)
+    labels = np.asarray(labels) > 0
+    if weights.ndim != 3 or weights.shape != labels.shape:
+        raise ValueError(
+            f"weights {weights.shape} and labels {labels.shape}: expected the same "
+            "(clips, classes, frames) shape"
+        )
+    names = np.arange(len(weights)) if clip_names is None else np.asarray(clip_names)
+    if len(names) != len(weights):
+        raise ValueError(f"{len(names)} clip name(s) for {len(weights)} clip(s)")
+    ratio = in_event_ratio(weights, labels)
+    clips, classes = np.nonzero(labels.any(axis=-1))
+    return pd.DataFrame(
+        {
+            "clip": names[clips],
+            "class_index": classes,
+            "label": [CLASSES[k] if k < len(CLASSES) else str(k) for k in classes],
+            "event_frames": labels[clips, classes].sum(axis=-1),
+            "attention_in_event": np.where(labels, weights, 0.0)[clips, classes].sum(axis=-1),
+            "ratio": ratio[clips, classes],
+        }
+    )
 
 
 def mel_profile(step1_weights: np.ndarray, event: EventBox) -> np.ndarray:

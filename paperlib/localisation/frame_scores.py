@@ -10,8 +10,9 @@ a model's forward outputs into :class:`ModelMaps`: frame scores (B, K, T) and cl
 - ``atrous`` (AtrousAP): frame scores ``attention x class maps``, the attention-weighted class
   maps summed over mel bins; T-F map: the attention (normalised over T x F) times the class
   maps (softmax over classes).
-- ``twostep`` (2APAE): frame scores ``step-1 output`` (before the time attention) and
-  ``step-2 attention``; T-F map: the step-1 attention times the step-1 classification branch,
+- ``twostep`` (2APAE): frame scores ``step-1 output`` (before the time attention),
+  ``step-2 attention``, and two sign-aware attributions of the clip probability to the step-1
+  output, ``integrated gradients`` and ``occlusion`` (:mod:`.attribution`); T-F map: the step-1 attention times the step-1 classification branch,
   which sums over mel bins to the step-1 output.
 
 The first frame scorer of each family is its *primary* one (the one tables compare with the
@@ -28,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from paperlib.localisation.attribution import integrated_gradients, occlusion
 from paperlib.localisation.errors import LocalisationError
 from paperlib.models import MODEL_TABLE
 
@@ -47,7 +49,7 @@ __all__ = [
 SCORERS: dict[str, tuple[str, ...]] = {
     "pooled_cnn": ("class maps",),
     "atrous": ("attention x class maps",),
-    "twostep": ("step-1 output", "step-2 attention"),
+    "twostep": ("step-1 output", "step-2 attention", "integrated gradients", "occlusion"),
 }
 """Frame scorers of each family, primary first."""
 
@@ -87,15 +89,25 @@ def atrous_maps(model: nn.Module, out: dict[str, torch.Tensor]) -> ModelMaps:
 
 
 def twostep_maps(model: nn.Module, out: dict[str, torch.Tensor]) -> ModelMaps:
-    """2APAE: step-1 output and step-2 attention per frame; step-1 weights x classification.
+    """2APAE: step-1 output, step-2 attention and two attributions per frame; step-1 weights x
+    classification.
 
-    The step-1 branches are recomputed from the class maps with the model's own step-1 layers
+    The attributions (:mod:`.attribution`) are the integrated gradients and the occlusion drop
+    of each class's clip probability with respect to its step-1 output (baseline: the clip's
+    per-class median over time, :data:`~.attribution.ATTRIBUTION_STEPS` intervals), through
+    :meth:`paperlib.models.twostep.TwoStepAPAE.pool_from_step1`. The step-1 branches are recomputed from the class maps with the model's own step-1 layers
     (:meth:`paperlib.models.attention.AttentionStep.branches`); their product summed over mel
     bins is the step-1 output.
     """
     weights, classification = model.attention.step1.branches(out["class_maps"].float())
-    first, second = SCORERS["twostep"]
-    frames = {first: out["step1_output"], second: out["step2_weights"]}
+    raw, attention, gradients, occluded = SCORERS["twostep"]
+    step1 = out["step1_output"].float()
+    frames = {
+        raw: out["step1_output"],
+        attention: out["step2_weights"],
+        gradients: integrated_gradients(model.pool_from_step1, step1),
+        occluded: occlusion(model.pool_from_step1, step1),
+    }
     return ModelMaps(out["clip_probs"], frames, weights * classification)
 
 

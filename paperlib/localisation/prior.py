@@ -15,7 +15,7 @@ from paperlib.data.features import frame_centres_s
 from paperlib.data.plan import MAX_EVENT_S, ONSETS_S
 from paperlib.localisation.errors import LocalisationError
 
-__all__ = ["position_prior", "slot_frames"]
+__all__ = ["position_prior", "slot_frames", "uniform_in_time"]
 
 
 def slot_frames(n_frames: int, time_pool: int = 1) -> np.ndarray:
@@ -44,3 +44,22 @@ def position_prior(tag_scores: np.ndarray, n_frames: int, time_pool: int = 1) ->
     if tags.ndim != 2:
         raise LocalisationError(f"tag scores of shape {tags.shape}: expected (clips, classes)")
     return tags[:, :, None] * slot_frames(n_frames, time_pool).astype(np.float32)[None, None, :]
+
+
+def uniform_in_time(tag_scores: np.ndarray, n_frames: int) -> np.ndarray:
+    """Frame scores that know the tags but not the time: (N, K) tag scores -> (N, K, T).
+
+    Every frame of a clip gets its clip's score of the class. With the true tags its frame AP
+    is the share of active frames (:func:`paperlib.localisation.temporal.active_frame_share`):
+    the chance row of frame AP.
+
+    Raises:
+        LocalisationError: ``tag_scores`` is not (clips, classes), or ``n_frames`` < 1.
+    """
+    tags = np.asarray(tag_scores, dtype=np.float32)
+    if tags.ndim != 2 or n_frames < 1:
+        raise LocalisationError(
+            f"tag scores of shape {tags.shape} and n_frames={n_frames}: expected (clips, "
+            "classes) and at least one frame"
+        )
+    return np.repeat(tags[:, :, None], n_frames, axis=2)

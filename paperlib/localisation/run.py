@@ -3,8 +3,9 @@
 :func:`localise_run` loads a finished run's best checkpoint, runs it on the held-out fold it was
 evaluated on (standardised and pooled exactly as in training), and scores
 
-- every frame scorer of the model (:mod:`.frame_scores`) and the position prior (:mod:`.prior`)
-  with every temporal metric (:mod:`.temporal`), gated by the true and by the predicted tags;
+- every frame scorer of the model (:mod:`.frame_scores`), the position prior and the chance
+  row :data:`UNIFORM` (the tags spread uniformly over time, :mod:`.prior`) with every temporal
+  metric (:mod:`.temporal`), gated by the true and by the predicted tags;
 - the class T-F maps of the true classes against Kong's ideal masks (:mod:`.tf`), beside two
   references: the position prior's slots and the true event frames (an oracle that knows when
   each event is but not which mel bins it fills), both spread over every mel bin.
@@ -34,7 +35,7 @@ from paperlib.fingerprint import file_sha256
 from paperlib.localisation.errors import LocalisationError
 from paperlib.localisation.events import Event, check_frames, clip_events, frame_labels
 from paperlib.localisation.frame_scores import FoldOutputs, run_model
-from paperlib.localisation.prior import position_prior, slot_frames
+from paperlib.localisation.prior import position_prior, slot_frames, uniform_in_time
 from paperlib.localisation.temporal import (
     TemporalSettings,
     gate,
@@ -56,6 +57,7 @@ __all__ = [
     "PRIOR",
     "TF_EVENT_FRAMES",
     "TF_MAP",
+    "UNIFORM",
     "ClipExample",
     "FoldData",
     "clip_examples",
@@ -64,10 +66,12 @@ __all__ = [
 ]
 
 LOCALISATION_FILE = "localisation.json"
-LOCALISATION_VERSION = 1
+LOCALISATION_VERSION = 2
 """Bumped whenever the numbers :func:`localise_run` writes would change (part of the cache key)."""
 
 PRIOR = "position prior"
+UNIFORM = "tags, uniform in time"
+"""The chance row: each clip's tag score on every frame (frame AP = share of active frames)."""
 TF_MAP = "T-F map"
 TF_EVENT_FRAMES = "event frames (oracle)"
 GATINGS: tuple[str, ...] = ("true tags", "predicted tags")
@@ -172,6 +176,10 @@ def _temporal_rows(
     prior_predicted = gate(position_prior(outputs.clip_probs, n_frames, data.time_pool), tags)
     rows += _rows(PRIOR, False, score(prior_true), gating=GATINGS[0])
     rows += _rows(PRIOR, False, score(prior_predicted), gating=GATINGS[1])
+    uniform_true = uniform_in_time(truth, n_frames)
+    uniform_predicted = gate(uniform_in_time(outputs.clip_probs, n_frames), tags)
+    rows += _rows(UNIFORM, False, score(uniform_true), gating=GATINGS[0])
+    rows += _rows(UNIFORM, False, score(uniform_predicted), gating=GATINGS[1])
     return rows
 
 

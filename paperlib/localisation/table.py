@@ -25,7 +25,7 @@ from paperlib.experiment.cells import IDENTITY as CELL_IDENTITY
 from paperlib.experiment.cells import grid_cells
 from paperlib.experiment.engines import run_cells
 from paperlib.localisation.errors import LocalisationError
-from paperlib.localisation.run import GATINGS, PRIOR, TF_EVENT_FRAMES, localise_run
+from paperlib.localisation.run import GATINGS, PRIOR, TF_EVENT_FRAMES, UNIFORM, localise_run
 from paperlib.localisation.temporal import TemporalSettings
 from paperlib.progress import progress_bar
 from paperlib.run.provenance import atomic_write_text
@@ -34,12 +34,14 @@ from paperlib.run.result import RunResult
 __all__ = [
     "HEADLINE_METRICS",
     "METRIC_LABELS",
+    "REFERENCES",
     "TEMPORAL_FILE",
     "TF_FILE",
     "LocalisationTables",
     "beating_models",
     "compare_with_prior",
     "grid_runs",
+    "inverted_scorers",
     "localisation_table",
     "metric_table",
     "prior_statement",
@@ -56,10 +58,13 @@ IDENTITY: tuple[str, ...] = (*(c for c in CELL_IDENTITY if c != "seed"), "run_id
 the run id."""
 HEADLINE_METRICS: tuple[str, ...] = ("frame_ap", "segment_f1", "event_f1", "psds1")
 """The metrics on which a model is compared with the position prior."""
+REFERENCES: tuple[str, ...] = (PRIOR, UNIFORM)
+"""The temporal scorers that read only the tags (not the audio): the prior and the chance row."""
 METRIC_LABELS: dict[str, str] = {
     "frame_ap": "frame AP",
     "frame_ap_micro": "frame micro-AP",
     "frame_auroc": "frame AUROC",
+    "within_clip_auroc": "within-clip AUROC",
     "segment_f1": "segment F1",
     "event_f1": "event F1",
     "psds1": "PSDS1",
@@ -216,8 +221,9 @@ def metric_table(
     per metric (fold means), labelled with :data:`METRIC_LABELS`.
 
     References that do not depend on the model are shown once, as ``(any model)``: the
-    position prior with the true tags, and the T-F table's prior and event-frame oracle. With
-    predicted tags each model has its own prior row (its tags), after its own scorers.
+    position prior and the chance row (tags uniform in time) with the true tags, and the T-F
+    table's prior and event-frame oracle. With predicted tags each model has its own reference
+    rows (its tags), after its own scorers.
 
     Args:
         summary: :func:`summarise_localisation` of one tidy table, one variant per model (for
@@ -238,7 +244,7 @@ def metric_table(
                 f"gating={gating!r}: a temporal summary needs one of {', '.join(GATINGS)}"
             )
         sel = sel[sel["gating"] == gating]
-    shared = {None: (PRIOR, TF_EVENT_FRAMES), GATINGS[0]: (PRIOR,)}.get(gating, ())
+    shared = {None: (PRIOR, TF_EVENT_FRAMES), GATINGS[0]: REFERENCES}.get(gating, ())
     is_shared = sel["scorer"].isin(shared)
     own = sel[~is_shared]
     common = sel[is_shared]
@@ -255,7 +261,7 @@ def metric_table(
     first_seen = {m: i for i, m in enumerate(dict.fromkeys(rows["model"]))}
     order = sorted(
         dict.fromkeys(zip(rows["model"], rows["scorer"], strict=True)),
-        key=lambda ms: (first_seen[ms[0]], ms[1] in (PRIOR, TF_EVENT_FRAMES)),
+        key=lambda ms: (first_seen[ms[0]], ms[1] in (*REFERENCES, TF_EVENT_FRAMES)),
     )
     wide = rows.pivot(index=["model", "scorer"], columns="metric", values="mean").loc[order]
     columns = [m for m in (metrics or METRIC_LABELS) if m in wide.columns]
@@ -354,3 +360,41 @@ def beating_models(comparison: pd.DataFrame, *, gating: str = GATINGS[0]) -> lis
     sel = comparison[comparison["gating"] == gating]
     wins = sel.groupby("model", sort=False)["beats"].all()
     return [str(m) for m in wins.index[wins.to_numpy(dtype=bool)]]
+
+
+def inverted_scorers(
+    summary: pd.DataFrame, *, gating: str = GATINGS[0], metric: str = "within_clip_auroc"
+) -> pd.DataFrame:
+    """Which frame scorers rank a clip's event frames *below* its other frames.
+
+    Args:
+        summary: :func:`summarise_localisation` of the temporal table.
+        gating: ``true tags`` (default) or ``predicted tags``.
+        metric: the within-clip ranking metric (mean over the fold's (clip, class) pairs of
+            :func:`~.temporal.within_clip_auroc`).
+
+    Returns:
+        Columns ``snr_db, model, alpha, decoder_activation, scorer, within_clip_auroc`` (fold
+        mean) and ``inverted`` (below 0.5), one row per model variant × SNR × scorer, without
+        the tag-only references.
+
+    Raises:
+        LocalisationError: an unknown gating, or a summary without ``metric``.
+    """
+    if gating not in GATINGS:
+        raise LocalisationError(f"gating={gating!r}: expected one of {', '.join(GATINGS)}")
+    if metric not in set(summary["metric"]):
+        raise LocalisationError(
+            f"the summary has no {metric!r} rows: localise the runs again (localisation "
+            "version 2 added it)"
+        )
+    sel = summary[
+        (summary["metric"] == metric)
+        & (summary["gating"] == gating)
+        & ~summary["scorer"].isin(REFERENCES)
+    ]
+    out = sel[["snr_db", "model", "alpha", "decoder_activation", "scorer", "mean"]].rename(
+        columns={"mean": metric}
+    )
+    out["inverted"] = out[metric] < 0.5
+    return out.reset_index(drop=True)

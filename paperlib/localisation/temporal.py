@@ -7,6 +7,10 @@ T = 311 // time_pool frames) and the clips' true events (:class:`~.events.Event`
   scikit-learn (through :func:`paperlib.metrics.clip_metrics`, whose edge cases apply), then
   averaged over the classes that occur in the fold; ``frame_ap_micro`` pools every (clip,
   class, frame) triple, so scores of absent classes count as false alarms there.
+- ``within_clip_auroc``: ROC-AUC of each (clip, class) pair's T frame scores against its frame
+  labels, averaged over the pairs whose frames hold both labels (:func:`within_clip_auroc`). It
+  asks only whether the scorer ranks a clip's event frames above its other frames, whatever
+  the clip's level; below 0.5 the scorer is *inverted* (it dips during events).
 - ``segment_f1``: segment-based F1 in 1-s segments; ``event_f1``: collar-based event F1 (onset
   collar 200 ms, offset collar max(200 ms, 20 % of the event)); ``psds1``: PSDS in DCASE's
   scenario 1 (DTC = GTC = 0.7, no cross-trigger term, α_ST = 1, eFPR up to 100 per hour).
@@ -30,6 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import rankdata
 from sklearn.metrics import precision_recall_curve
 
 from paperlib.data.audio import CLIP_SECONDS
@@ -42,18 +47,21 @@ from paperlib.metrics import clip_metrics
 __all__ = [
     "TEMPORAL_METRICS",
     "TemporalSettings",
+    "active_frame_share",
     "frame_metrics",
     "gate",
     "predicted_tags",
     "sed_metrics",
     "tag_threshold",
     "temporal_metrics",
+    "within_clip_auroc",
 ]
 
 TEMPORAL_METRICS: tuple[str, ...] = (
     "frame_ap",
     "frame_ap_micro",
     "frame_auroc",
+    "within_clip_auroc",
     "segment_f1",
     "event_f1",
     "psds1",
@@ -164,6 +172,76 @@ def frame_metrics(scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     return {"frame_ap": flat.macro_ap, "frame_ap_micro": flat.micro_ap, "frame_auroc": flat.roc_auc}
 
 
+def within_clip_auroc(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """ROC-AUC of each (clip, class) pair over its frames: (N, K, T) scores and 0/1 labels -> (N, K).
+
+    The Mann-Whitney form with tied scores counted one half (what
+    ``sklearn.metrics.roc_auc_score`` computes); NaN for a pair whose frames are all active or
+    all inactive (e.g. a class absent from the clip).
+
+    Raises:
+        LocalisationError: mismatched shapes or non-finite scores.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    labels = np.asarray(labels) > 0
+    if scores.shape != labels.shape or scores.ndim != 3:
+        raise LocalisationError(
+            f"frame scores {scores.shape} and labels {labels.shape}: expected the same "
+            "(clips, classes, frames) shape"
+        )
+    if not np.all(np.isfinite(scores)):
+        raise LocalisationError(
+            f"frame scores hold {int(np.sum(~np.isfinite(scores)))} NaN or infinite value(s)"
+        )
+    n_frames = scores.shape[-1]
+    positives = labels.sum(axis=-1)
+    out = np.full(scores.shape[:2], np.nan)
+    keep = (positives > 0) & (positives < n_frames)
+    if keep.any():
+        ranks = rankdata(scores[keep], axis=-1)  # ties share their mean rank
+        n1 = positives[keep].astype(np.float64)
+        n0 = n_frames - n1
+        out[keep] = ((ranks * labels[keep]).sum(axis=-1) - n1 * (n1 + 1) / 2) / (n1 * n0)
+    return out
+
+
+def active_frame_share(labels: np.ndarray, tags: np.ndarray) -> dict[str, float]:
+    """Share of active frames among the frames of tagged clips: the chance level of frame AP.
+
+    A scorer that knows the clip tags but nothing about time (each tagged clip's frames all
+    score the same) has, per class, a frame AP equal to that class's share of active frames in
+    the clips tagged with it (:func:`paperlib.localisation.prior.uniform_in_time` with the true
+    tags is that scorer).
+
+    Args:
+        labels: (N, K, T) 0/1 frame labels.
+        tags: (N, K) 0/1 clip tags (the true tags give the chance level).
+
+    Returns:
+        ``frame_ap``: the per-class share averaged over the classes with an active frame
+        (as :func:`frame_metrics` averages); ``frame_ap_micro``: the share over all tagged
+        (clip, class, frame) triples. NaN when no frame is active.
+    """
+    labels = np.asarray(labels) > 0
+    tags = np.asarray(tags) > 0
+    if labels.ndim != 3 or tags.shape != labels.shape[:2]:
+        raise LocalisationError(
+            f"labels {labels.shape} and tags {tags.shape}: expected (clips, classes, frames) "
+            "and (clips, classes)"
+        )
+    active = labels.sum(axis=(0, 2)).astype(np.float64)  # (K,)
+    tagged = tags.sum(axis=0).astype(np.float64) * labels.shape[-1]  # (K,) tagged frames
+    present = active > 0
+    if not present.any():
+        return {"frame_ap": float("nan"), "frame_ap_micro": float("nan")}
+    if np.any(tagged[present] == 0) or (labels & ~tags[:, :, None]).any():
+        raise LocalisationError("an active frame lies in a clip not tagged with its class")
+    return {
+        "frame_ap": float(np.mean(active[present] / tagged[present])),
+        "frame_ap_micro": float(active.sum() / tagged.sum()),
+    }
+
+
 def sed_metrics(
     scores: np.ndarray,
     events: Sequence[Sequence[Event]],
@@ -263,6 +341,8 @@ def temporal_metrics(
     check_frames(scores.shape[-1], time_pool)
     labels = frame_labels(events, scores.shape[-1], time_pool)
     out = frame_metrics(scores, labels)
+    within = within_clip_auroc(scores, labels)
+    out["within_clip_auroc"] = float(np.nanmean(within)) if np.isfinite(within).any() else np.nan
     out.update(
         sed_metrics(
             scores,

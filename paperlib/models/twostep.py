@@ -10,6 +10,7 @@ import torch
 from paperlib.models.attention import TwoStepAttention
 from paperlib.models.decoder import DECODER_CHANNELS, Decoder
 from paperlib.models.encoder import ENCODER_CHANNELS, ClassConv, Encoder
+from paperlib.models.precision import full_precision
 from paperlib.models.spec import ModelSpec, SEDModel
 
 
@@ -62,3 +63,18 @@ class TwoStepAPAE(SEDModel):
         outputs = self.attention(class_maps)
         reconstruction = self.decoder(z).squeeze(1)  # (B, T, F)
         return {"class_maps": class_maps, **outputs, "reconstruction": reconstruction}
+
+    def pool_from_step1(self, step1_output: torch.Tensor) -> torch.Tensor:
+        """Clip probabilities (B, K) from a step-1 output (B, K, T): step 2, then the clamp.
+
+        Runs ``self.attention.step2`` (any module mapping (B, K, T) to ``(weights, output)``
+        with ``output`` (B, K)) exactly as the forward does, in full precision, so
+        ``pool_from_step1(model(x)["step1_output"])`` equals ``model(x)["clip_probs"]``.
+        Differentiable: attribution methods feed it modified step-1 outputs
+        (:mod:`paperlib.localisation.attribution`); a float64 input stays float64 (for
+        finite-difference checks on a ``.double()`` model).
+        """
+        z = step1_output if step1_output.dtype == torch.float64 else step1_output.float()
+        with full_precision(step1_output):
+            _, output = self.attention.step2(z)
+        return output.clamp(0.0, 1.0)
