@@ -151,6 +151,10 @@ class GridConfig:
     """Extra ``train.seed`` values of the repeated cells (the profile's seed is the first run)."""
     repeat_snrs: tuple[int, ...] | None = None
     """SNRs of the repeated cells; ``None`` means the ablation SNRs."""
+    study_models: tuple[str, ...] = ()
+    """Models of the robustness study (book chapter "Do the results survive moving events?"):
+    trained at ``data.study_snrs`` in the paper's recipe and in each ``data.study_onsets``
+    recipe (see :func:`paperlib.experiment.cells.study_cells`)."""
     workers: int = 1
     """Cells trained at once on a CPU (one process each, with ``train.num_threads`` threads);
     a CUDA grid runs ``cells_per_gpu`` cells per GPU instead."""

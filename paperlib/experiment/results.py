@@ -28,6 +28,7 @@ __all__ = [
     "read_results",
     "read_run_logs",
     "tidy_results",
+    "with_recipe",
     "write_results",
 ]
 
@@ -51,6 +52,7 @@ def tidy_results(results: list[RunResult], profile_name: str) -> tuple[pd.DataFr
         ident = {
             "profile": profile_name,
             "model": m["model"],
+            "onsets": result.key.onsets,
             "snr_db": m["snr_db"],
             "fold": m["fold"],
             "alpha": alpha,
@@ -71,11 +73,12 @@ def merge_results(old: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFrame:
     """The rows of ``new`` plus those of ``old`` that ``new`` does not replace.
 
     An old row is replaced when ``new`` has the same cell (:data:`IDENTITY`), and dropped when
-    ``new`` was trained on another feature file for its SNR (``features_sha256``): the data
-    changed, so the old number is stale. New rows come first, in their order.
+    ``new`` was trained on another feature file for its recipe and SNR (``features_sha256``):
+    the data changed, so the old number is stale. New rows come first, in their order.
     """
     if old is None or old.empty:
         return new.reset_index(drop=True)
+    old = with_recipe(old)
 
     def ident(frame: pd.DataFrame) -> pd.Series:
         rows = frame.reindex(columns=list(IDENTITY)).itertuples(index=False)
@@ -83,8 +86,12 @@ def merge_results(old: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFrame:
 
     keep = ~ident(old).isin(set(ident(new)))
     if "features_sha256" in old.columns and "features_sha256" in new.columns:
-        current = new.groupby("snr_db")["features_sha256"].first()
-        now = old["snr_db"].map(current)
+        current = new.groupby(["onsets", "snr_db"])["features_sha256"].first()
+        now = pd.Series(
+            [current.get((o, s)) for o, s in zip(old["onsets"], old["snr_db"], strict=True)],
+            index=old.index,
+            dtype=object,
+        )
         keep &= now.isna() | (old["features_sha256"] == now)
     else:
         keep &= ~old["snr_db"].isin(set(new["snr_db"]))  # an older table: keep what is unrelated
@@ -117,7 +124,20 @@ def read_results(workspace: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     for name in (RESULTS_FILE, PER_CLASS_FILE):
         if not (folder / name).is_file():
             raise FileNotFoundError(f"{folder / name} does not exist; run the grid first")
-    return pd.read_csv(folder / RESULTS_FILE), pd.read_csv(folder / PER_CLASS_FILE)
+    return (
+        with_recipe(pd.read_csv(folder / RESULTS_FILE)),
+        with_recipe(pd.read_csv(folder / PER_CLASS_FILE)),
+    )
+
+
+def with_recipe(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with an ``onsets`` column: tables written before the recipe setting existed
+    hold only the paper's recipe (``fixed``)."""
+    if "onsets" in frame.columns:
+        return frame
+    frame = frame.copy()
+    frame.insert(min(2, len(frame.columns)), "onsets", "fixed")
+    return frame
 
 
 def read_run_logs(workspace: Path, results: pd.DataFrame) -> pd.DataFrame:

@@ -114,7 +114,7 @@ def fold_data(run: RunResult | Path, workspace: Path) -> FoldData:
     run = run if isinstance(run, RunResult) else load_run(Path(run))
     key = run.key
     workspace = Path(workspace)
-    feature_path = feature_path_for_snr(workspace, key.snr_db)
+    feature_path = feature_path_for_snr(workspace, key.snr_db, onsets=key.onsets)
     found = features_sha256(feature_path)  # a complete feature file, or a clear error
     if found != key.features_sha256:
         raise LocalisationError(
@@ -124,8 +124,12 @@ def fold_data(run: RunResult | Path, workspace: Path) -> FoldData:
         )
     split = load_split(feature_path, key.fold, time_pool=key.time_pool, mel_pool=key.mel_pool)
     check_frames(split.x_val.shape[1], key.time_pool)
-    events = clip_events(read_plan(paths.plan_file(workspace)), list(split.val_names))
-    return FoldData(run, split, events, paths.mixtures_dir(workspace, key.snr_db))
+    events = clip_events(
+        read_plan(paths.plan_file(workspace, onsets=key.onsets)), list(split.val_names)
+    )
+    return FoldData(
+        run, split, events, paths.mixtures_dir(workspace, key.snr_db, onsets=key.onsets)
+    )
 
 
 def _class_masks(data: FoldData, pairs: np.ndarray) -> np.ndarray:
@@ -271,6 +275,7 @@ def localise_run(
         "fold": key.fold,
         "alpha": key.alpha if has_decoder(key.model) else float("nan"),
         "decoder_activation": key.decoder_activation,
+        "onsets": key.onsets,
         "time_pool": data.time_pool,
         "mel_pool": data.mel_pool,
         "n_clips": len(data.events),

@@ -89,6 +89,7 @@ def grid_runs(
     workspace: Path,
     *,
     include_ablation: bool = True,
+    include_study: bool = False,
     train_missing: bool = False,
     engine: str = "local",
     progress: bool = False,
@@ -96,6 +97,8 @@ def grid_runs(
     """The grid's runs that are complete, in grid order (trains the others if ``train_missing``).
 
     Repeated cells (``grid.repeat_seeds``) are left out: one run per cell, as in Table IV.
+    ``include_study`` adds the robustness study's cells
+    (:func:`paperlib.experiment.cells.study_cells`).
 
     Completeness is decided as the grid decides it
     (:func:`paperlib.experiment.cache.split_complete`); cells whose SNR has no feature file
@@ -105,7 +108,8 @@ def grid_runs(
     """
     workspace = Path(workspace)
     # repeats with other seeds measure the spread of the clip-level tables; not localised here
-    cells = [c for c in grid_cells(profile, include_ablation=include_ablation) if c.seed is None]
+    every = grid_cells(profile, include_ablation=include_ablation, include_study=include_study)
+    cells = [c for c in every if c.seed is None]
     if train_missing:
         return run_cells(profile, workspace, cells, engine=engine, progress=progress)
     complete, _ = split_complete(profile, workspace, cells)
@@ -118,7 +122,9 @@ def _number(value: float | None) -> float:
 
 def _tidy(profile: Profile, payload: dict, part: str) -> list[dict]:
     """Rows of one part of a run's payload with the identity columns (JSON null -> NaN)."""
-    ident = {name: payload[name] for name in IDENTITY if name != "profile"}
+    # payloads cached before the recipe setting existed are of the paper's recipe
+    ident = {name: payload.get(name, "fixed") if name == "onsets" else payload[name]
+             for name in IDENTITY if name != "profile"}  # fmt: skip
     ident["alpha"] = _number(ident["alpha"])
     return [
         {"profile": profile.name, **ident, **row, "value": _number(row["value"])}
@@ -131,6 +137,7 @@ def localisation_table(
     workspace: Path,
     *,
     include_ablation: bool = True,
+    include_study: bool = False,
     train_missing: bool = False,
     engine: str = "local",
     settings: TemporalSettings | None = None,
@@ -144,6 +151,7 @@ def localisation_table(
         profile: the profile whose grid is read.
         workspace: its workspace.
         include_ablation: also the Table V cells (2APAE α values, linear decoder).
+        include_study: also the robustness study's cells (other recipes, ``2APAE-local``).
         train_missing: train cells that have no finished run instead of skipping them.
         engine: where those cells train (:func:`paperlib.experiment.engines.make_engine`).
         settings: temporal metric parameters.
@@ -162,6 +170,7 @@ def localisation_table(
         profile,
         workspace,
         include_ablation=include_ablation,
+        include_study=include_study,
         train_missing=train_missing,
         engine=engine,
         progress=progress,

@@ -45,6 +45,9 @@ class RunKey:
         train: the training settings that affect the numbers.
         features_sha256: SHA-256 of the feature file's bytes (everything the data stages made
             it from: sources, plan, rendering, features).
+        onsets: the mixing recipe's event placement (``data.onsets``: ``fixed``, the paper's
+            three slots, or ``random``). Left out of the hash when ``fixed``, so the runs made
+            before the setting existed keep their ids.
     """
 
     model: str
@@ -58,15 +61,24 @@ class RunKey:
     mel_pool: int
     train: dict[str, Any]
     features_sha256: str
+    onsets: str = "fixed"
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The fields that name the run (``onsets`` only when it is not ``fixed``)."""
+        values = dataclasses.asdict(self)
+        if values["onsets"] == "fixed":
+            del values["onsets"]
+        return values
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> RunKey:
         """The key stored in a run's ``config.yaml`` (fields of older versions are ignored; a
-        field they lack, such as ``features_sha256``, reads as ``""``)."""
-        return cls(**{f.name: values.get(f.name, "") for f in dataclasses.fields(cls)})
+        field they lack reads as its default, or ``""`` as ``features_sha256`` does)."""
+        fields = {
+            f.name: values.get(f.name, "" if f.default is dataclasses.MISSING else f.default)
+            for f in dataclasses.fields(cls)
+        }
+        return cls(**fields)
 
     @property
     def run_id(self) -> str:
@@ -97,6 +109,7 @@ def run_key(
     alpha: float | None = None,
     decoder_activation: str | None = None,
     seed: int | None = None,
+    onsets: str = "fixed",
 ) -> RunKey:
     """The :class:`RunKey` of one cell of ``profile``.
 
@@ -110,6 +123,7 @@ def run_key(
             the models without a decoder (``paperlib.models.has_decoder``).
         decoder_activation: 2APAE last decoder activation; default the profile's.
         seed: override ``profile.train.seed`` (as ``train_run(seed=...)``).
+        onsets: the recipe of the feature file (``fixed`` or ``random``).
     """
     from paperlib.models import has_decoder as model_has_decoder  # torch only when called
 
@@ -136,4 +150,5 @@ def run_key(
         mel_pool=int(profile.model.mel_pool),
         train=train,
         features_sha256=str(features_sha256),
+        onsets=str(onsets),
     )

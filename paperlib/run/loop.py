@@ -163,6 +163,7 @@ def run_metrics(key: RunKey, split: Split, history: History) -> dict[str, Any]:
         "fold": key.fold,
         "alpha": key.alpha,
         "decoder_activation": key.decoder_activation,
+        "onsets": key.onsets,
         "best_epoch": best["epoch"],
         "epochs": len(history.rows),
         "micro_ap": best["micro_ap"],

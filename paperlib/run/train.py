@@ -56,6 +56,7 @@ def train_run(
     alpha: float | None = None,
     decoder_activation: str | None = None,
     seed: int | None = None,
+    onsets: str = "fixed",
     feature_path: Path | None = None,
     resume_from: Path | None = None,
     device: str | None = None,
@@ -74,6 +75,8 @@ def train_run(
         decoder_activation: 2APAE last decoder activation (default the profile's).
         seed: override ``profile.train.seed`` (weight initialisation and shuffling); a
             repeat of a cell with another seed measures the spread between runs.
+        onsets: the mixing recipe whose features are used (``fixed``, the paper's slots, or
+            ``random``; see ``data.onsets``).
         feature_path: use this feature file instead of the workspace's one for ``snr_db``.
         resume_from: a ``state.pt`` (or a run directory) of an interrupted run to continue
             from; it must hold the same model, size and variant.
@@ -99,7 +102,11 @@ def train_run(
     if seed is not None:
         profile = replace(profile, train={"seed": int(seed)})
     workspace = Path(workspace)
-    feature_path = Path(feature_path) if feature_path else feature_path_for_snr(workspace, snr_db)
+    feature_path = (
+        Path(feature_path)
+        if feature_path
+        else feature_path_for_snr(workspace, snr_db, onsets=onsets)
+    )
     key = run_key(
         profile,
         model=model,
@@ -108,6 +115,7 @@ def train_run(
         features_sha256=features_sha256(feature_path),
         alpha=alpha,
         decoder_activation=decoder_activation,
+        onsets=onsets,
     )
     # validates the file and the fold; pools the input to the model's resolution
     split = load_split(feature_path, fold, time_pool=key.time_pool, mel_pool=key.mel_pool)
