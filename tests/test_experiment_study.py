@@ -9,7 +9,13 @@ import pytest
 
 from paperlib.config import load_profile, profile_with_overrides
 from paperlib.experiment.cells import Cell, grid_cells, study_cells
-from paperlib.experiment.study import lead_statement, lead_table, study_table
+from paperlib.experiment.study import (
+    lead_statement,
+    lead_table,
+    shift_statement,
+    shift_summary,
+    study_table,
+)
 
 
 def _profile():
@@ -107,3 +113,19 @@ def test_a_lead_that_survives_is_said_to_survive() -> None:
     assert set(leads["verdict"]) == {"leads"}
     assert "survives" in lead_statement(leads, 0.01)
     assert "nothing to compare" in lead_statement(leads.iloc[0:0], 0.01)
+
+
+def test_shift_summary_flags_the_runs_whose_ap_falls_beyond_the_spread() -> None:
+    rows = []
+    for model, values in (("GMP", [0.30, 0.29, 0.30]), ("2APAE", [0.56, 0.25, 0.10])):
+        for shift, value in zip((0.0, 0.5, 1.0), values, strict=True):
+            rows.append({"run_id": model, "model": model, "snr_db": 0, "seed": 0,
+                         "shift_s": shift, "micro_ap": value, "chance": 0.07})  # fmt: skip
+    summary = shift_summary(pd.DataFrame(rows), spread=0.015)
+    by_model = summary.set_index("model")
+    assert by_model.loc["GMP", "verdict"] == "shift-invariant"
+    assert by_model.loc["2APAE", "verdict"] == "depends on position"
+    assert by_model.loc["2APAE", "drop"] == pytest.approx(0.46)
+    assert by_model.loc["2APAE", "worst_shift_s"] == 1.0
+    text = shift_statement(summary, 0.015)
+    assert "**2APAE** depends" in text and "0.560 to 0.100" in text and "GMP" in text

@@ -22,7 +22,14 @@ from paperlib.config import Profile
 from paperlib.experiment.evidence import first_seed
 from paperlib.experiment.tables import BASELINES
 
-__all__ = ["REFERENCE_MODEL", "lead_statement", "lead_table", "study_table"]
+__all__ = [
+    "REFERENCE_MODEL",
+    "lead_statement",
+    "lead_table",
+    "shift_statement",
+    "shift_summary",
+    "study_table",
+]
 
 REFERENCE_MODEL = "2APAE"
 """The model whose lead over the baselines the study tests (the paper's claim)."""
@@ -178,4 +185,60 @@ def lead_statement(leads: pd.DataFrame, spread: float) -> str:
                 f"{reference} leads with fixed slots but not when the events move, so that part of its "
                 "gain comes from where the recipe puts events, not from the sounds."
             )
+    return " ".join(text)
+
+
+def shift_summary(shifts: pd.DataFrame, spread: float) -> pd.DataFrame:
+    """Per run of a shift test: micro-AP unshifted, at its worst shift, and the verdict.
+
+    Args:
+        shifts: :func:`paperlib.robustness.shift_test_runs` rows (``run_id, model, snr_db,
+            seed, shift_s, micro_ap, chance``).
+        spread: the spread between runs of one cell; a drop within it is no drop.
+
+    Returns:
+        One row per run: ``model, snr_db, seed, unshifted, worst, worst_shift_s, drop``
+        (unshifted − worst), ``worst_times_chance`` and ``verdict`` (``shift-invariant`` when
+        the drop is within the spread, else ``depends on position``).
+    """
+    rows = []
+    for run_id, run in shifts.groupby("run_id", sort=False):
+        base = run.loc[run["shift_s"] == 0, "micro_ap"]
+        if base.empty:
+            continue
+        worst = run.loc[run["micro_ap"].idxmin()]
+        drop = float(base.iloc[0]) - float(worst["micro_ap"])
+        rows.append(
+            {
+                "run_id": run_id,
+                "model": worst["model"],
+                "snr_db": int(worst["snr_db"]),
+                "seed": int(worst["seed"]),
+                "unshifted": float(base.iloc[0]),
+                "worst": float(worst["micro_ap"]),
+                "worst_shift_s": float(worst["shift_s"]),
+                "drop": drop,
+                "worst_times_chance": float(worst["micro_ap"]) / float(worst["chance"]),
+                "verdict": "depends on position" if drop > spread else "shift-invariant",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def shift_statement(summary: pd.DataFrame, spread: float) -> str:
+    """The sentence under the shift figure, from :func:`shift_summary`."""
+    if summary.empty:
+        return "No run was shift-tested."
+    moved = summary[summary["verdict"] == "depends on position"]
+    kept = sorted(set(summary["model"]) - set(moved["model"]))
+    text = [f"A drop counts when it exceeds the spread between runs ({spread:.3f})."]
+    for model, rows in moved.groupby("model", sort=False):
+        worst = rows.loc[rows["drop"].idxmax()]
+        text.append(
+            f"**{model}** depends on where the events sit: at {int(worst['snr_db'])} dB its "
+            f"micro-AP falls from {worst['unshifted']:.3f} to {worst['worst']:.3f} "
+            f"({worst['worst_times_chance']:.1f}× chance) for a {worst['worst_shift_s']:g}-s shift."
+        )
+    if kept:
+        text.append(f"Unchanged within the spread at every shift: {', '.join(kept)}.")
     return " ".join(text)
