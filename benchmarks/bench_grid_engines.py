@@ -14,7 +14,7 @@ taken from the local run, so a cell is assumed to cost the same under both engin
 
 The feature file is synthetic but has the smoke profile's exact shape (311 x 64 log-mels,
 ``data.mixtures_per_fold`` clips in each of 4 folds), so each cell does the smoke grid's
-training work without the data stage (``paperlib.training.synthetic``).
+training work without the data stage (``tests/synthetic_workspace.py``).
 
     .venv/bin/python -m benchmarks.bench_grid_engines
     .venv/bin/python -m benchmarks.bench_grid_engines --cpus-per-cell 2 --models GMP 2APAE
@@ -33,8 +33,8 @@ import torch
 
 from paperlib import paths
 from paperlib.config import Profile, load_profile_with_overrides
-from paperlib.training import grid_cells, run_grid
-from paperlib.training.synthetic import write_synthetic_features
+from paperlib.experiment import grid_cells, run_grid
+from tests.synthetic_workspace import write_synthetic_features  # test support, shared
 
 
 def _workspace(root: Path, profile: Profile, snrs: tuple[int, ...]) -> Path:

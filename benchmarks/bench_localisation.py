@@ -22,7 +22,7 @@ from paperlib.config import load_profile
 from paperlib.data.pipeline import prepare_data
 from paperlib.localisation import localise_run
 from paperlib.paths import workspace_dir
-from paperlib.training import train_run
+from paperlib.run import train_run
 
 
 def main(argv: list[str] | None = None) -> None:

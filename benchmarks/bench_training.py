@@ -2,7 +2,7 @@
 
 For every model, optimiser steps/s and clips/s of one training step (forward, backward, Adam):
 
-* ``pocket``: our :func:`~paperlib.training.trainer.train_step` in the pocket profile's
+* ``pocket``: our :func:`~paperlib.run.recipe.train_step` in the pocket profile's
   setting (its width, batch and pooled input grid; one torch thread);
 * ``previous pocket``: the setting the book used before (width 0.0625 on the full 311 x 64
   grid, batch 8; one thread), whose baselines never left chance;
@@ -36,7 +36,7 @@ from paperlib.config import load_profile
 from paperlib.data.features import N_FRAMES, N_MELS
 from paperlib.models import MODEL_NAMES, build_model
 from paperlib.models.blocks import SmoothingPool
-from paperlib.training.trainer import prepare_model, train_step
+from paperlib.run import prepare_model, train_step
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ def run(cfg, featdir, device):
 
     from paperlib.metrics import clip_metrics
     from paperlib.models import build_model
-    from paperlib.training.data import load_split
+    from paperlib.run import load_split
 
     torch.set_num_threads(1)
     split = load_split(

@@ -2,8 +2,8 @@
 *Multi-Task Learning for Interpretable Weakly Labelled Sound Event Detection*.
 
 Importing the package reads no data, downloads nothing and probes no GPU: submodules are
-imported by whoever needs them (``paperlib.data``, ``paperlib.models``, ``paperlib.training``,
-``paperlib.book``).
+imported by whoever needs them (``paperlib.data``, ``paperlib.models``, ``paperlib.run``,
+``paperlib.experiment``, ``paperlib.book``).
 """
 
 __version__ = "0.1.0"

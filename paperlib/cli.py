@@ -16,8 +16,8 @@ from paperlib import __version__
 # sub-command -> module that defines ``register(subparsers) -> None``
 COMMAND_MODULES: dict[str, str] = {
     "data": "paperlib.data.cli",
-    "train": "paperlib.training.cli",
-    "grid": "paperlib.training.cli",
+    "train": "paperlib.experiment.cli",
+    "grid": "paperlib.experiment.cli",
     "download": "paperlib.download",
     "book": "paperlib.book.cli",
 }

@@ -23,11 +23,11 @@ from typing import Any, TypeVar
 
 import yaml
 
-PROFILE_NAMES: tuple[str, ...] = ("pocket", "paper", "smoke")
+PROFILE_NAMES: tuple[str, ...] = ("pocket", "paper", "full", "smoke")
 """Profiles shipped with the package (``paperlib/profiles/<name>.yaml``)."""
 
 PRECISIONS: tuple[str, ...] = ("fp32", "tf32", "bf16")
-"""Values of ``train.precision`` (see :mod:`paperlib.training.precision`)."""
+"""Values of ``train.precision`` (see :mod:`paperlib.run.precision`)."""
 
 
 @dataclass(frozen=True)
@@ -151,9 +151,16 @@ class GridConfig:
     """Extra ``train.seed`` values of the repeated cells (the profile's seed is the first run)."""
     repeat_snrs: tuple[int, ...] | None = None
     """SNRs of the repeated cells; ``None`` means the ablation SNRs."""
+    study_models: tuple[str, ...] = ()
+    """Models of the robustness study (book chapter "Do the results survive moving events?"):
+    trained at ``data.study_snrs`` in the paper's recipe and in each ``data.study_onsets``
+    recipe (see :func:`paperlib.experiment.cells.study_cells`)."""
     workers: int = 1
     """Cells trained at once on a CPU (one process each, with ``train.num_threads`` threads);
-    a CUDA grid runs one cell per GPU instead."""
+    a CUDA grid runs ``cells_per_gpu`` cells per GPU instead."""
+    cells_per_gpu: int = 1
+    """Cells trained at once on each CUDA GPU (the ``gpus`` engine's processes per GPU; the
+    ``ray`` engine asks for ``1 / cells_per_gpu`` of a GPU per cell). No effect on the numbers."""
 
     def __post_init__(self) -> None:
         check_ranges(self, "grid")
@@ -226,6 +233,7 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "grid.alphas": (_items(lambda a: _finite(a) and a >= 0), "a list of numbers >= 0"),
     "grid.repeat_seeds": (_items(lambda v: v >= 0), "a list of integers >= 0"),
     "grid.workers": (lambda v: v >= 1, "an integer >= 1"),
+    "grid.cells_per_gpu": (lambda v: v >= 1, "an integer >= 1"),
     "model.time_pool": (lambda v: v >= 1, "an integer >= 1 (1: the paper's 311 frames)"),
     "model.mel_pool": (lambda v: v >= 1, "an integer >= 1 (1: the paper's 64 mel bins)"),
     "book.cell_timeout_s": (lambda v: v >= 1, "an integer >= 1 (seconds)"),

@@ -100,12 +100,12 @@ def trained_2apae(
     run is the one chapter 03 trains for the same cell.
 
     Returns:
-        ``(run, model)``: the :class:`paperlib.training.trainer.RunResult` and the best-epoch
+        ``(run, model)``: the :class:`paperlib.run.RunResult` and the best-epoch
         model in eval mode on the CPU.
     """
     from paperlib.data.pipeline import prepare_data
     from paperlib.models import load_model
-    from paperlib.training import train_run
+    from paperlib.run import train_run
 
     snr, fold = figure3_cell(profile, snr_db=snr_db)
     prepare_data(profile, workspace, progress=progress)
@@ -217,13 +217,13 @@ def reconstruction_audio(
     """Audio (n,) float32 at 32 kHz from a standardised log-mel (T, F), e.g. a reconstruction.
 
     A log-mel on a pooled grid (``model.time_pool``/``mel_pool`` > 1) is first spread back over
-    the 311 x 64 grid (:func:`paperlib.training.data.unpool_input`).
+    the 311 x 64 grid (:func:`paperlib.run.features.unpool_input`).
 
     Un-standardises with the statistics the model was trained with, then inverts the log-mel
     (exp, mel inversion, Griffin-Lim) with :func:`paperlib.data.features.logmel_to_audio`.
     """
     from paperlib.data.features import logmel_to_audio
-    from paperlib.training.data import unpool_input
+    from paperlib.run import unpool_input
 
     full = unpool_input(standardised, (N_FRAMES, len(mean)))  # a pooled model's grid -> 311 x 64
     return logmel_to_audio(unstandardise(full, mean, std).astype(np.float32), n_iter=n_iter)

@@ -13,6 +13,7 @@ from pathlib import Path
 import h5py
 import pytest
 from data_support import make_sources
+from synthetic_workspace import write_synthetic_features, write_tiny_profile
 
 from paperlib import atomic, paths
 from paperlib.cli import main
@@ -22,8 +23,7 @@ from paperlib.data.plan import make_plan, write_plan
 from paperlib.data.render import render_plan
 from paperlib.data.sources import read_fsd, read_tau
 from paperlib.models.checkpoint import CheckpointError, read_checkpoint
-from paperlib.training import load_run, train_run
-from paperlib.training.synthetic import write_synthetic_features, write_tiny_profile
+from paperlib.run import load_run, train_run
 
 SHAPE = {"time_steps": 16, "mel_bins": 8, "num_classes": 5, "events_per_clip": 1}
 FULL = OSError(errno.ENOSPC, "No space left on device")
@@ -124,11 +124,10 @@ def test_garbage_or_truncated_state_gives_a_clear_error(tiny_run, capsys) -> Non
     profile, ws = tiny_run
     done = train_run(profile, ws, model="GMP", snr_db=20, fold=1, progress=False)
     state = (done.run_dir / "state.pt").read_bytes()
-    from paperlib.training import run_key
-    from paperlib.training.trainer import _features_sha
+    from paperlib.run import features_sha256, run_key
 
     key = run_key(profile, model="GAP", snr_db=20, fold=1,
-                  features_sha256=_features_sha(paths.feature_file(ws, 20)))  # fmt: skip
+                  features_sha256=features_sha256(paths.feature_file(ws, 20)))  # fmt: skip
     run_dir = key.run_dir(ws)
     run_dir.mkdir(parents=True)
     for content in (b"not a checkpoint at all", state[: len(state) // 2]):
@@ -232,7 +231,7 @@ def test_full_disk_while_training_exits_2_with_the_path(tiny_run, tmp_path, monk
 
 def test_full_disk_anywhere_else_is_still_one_line(tiny_run, tmp_path, monkeypatch, capsys):
     _, ws = tiny_run
-    from paperlib.training import trainer
+    import paperlib.run as trainer  # the CLI's train handler calls paperlib.run.train_run
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", str(ws / "somewhere.bin"))

@@ -155,7 +155,7 @@ def test_plot_figure3_has_eight_panels(panels) -> None:
 
 
 def test_pooled_model_panels_and_audio_map_back_to_seconds_and_the_full_grid() -> None:
-    from paperlib.training.data import pool_input
+    from paperlib.run import pool_input
 
     torch.manual_seed(0)
     model = build_model("2APAE", width=0.0625, time_steps=77, mel_bins=16)

@@ -201,7 +201,7 @@ def test_paper_profile_without_gpu_needs_allow_cpu(monkeypatch: pytest.MonkeyPat
     rate = 1e11
     # 5 models x 3 SNRs x 4 folds + (alphas 0 and 0.01 + linear decoder) x 3 SNRs x 4 folds
     cells = 5 * 3 * 4 + 3 * 3 * 4
-    assert preflight.grid_cells(paper) == cells
+    assert preflight.grid_run_count(paper) == cells
     expected = 210e9 * (3 * 2000) * 80 * cells / rate
     assert preflight.estimate_cpu_seconds(paper, rate) == pytest.approx(expected)
     with pytest.raises(GPURequiredError, match="--allow-cpu") as info:

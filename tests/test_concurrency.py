@@ -13,15 +13,16 @@ import time
 import pandas as pd
 import pytest
 from download_support import FakeZenodo, fake_archives, trimmed_specs
+from synthetic_workspace import write_synthetic_features, write_tiny_profile
 
 from paperlib import atomic, paths
 from paperlib.cli import main
 from paperlib.config import load_profile
 from paperlib.download import download_datasets
 from paperlib.download.catalog import FSD
+from paperlib.experiment import grid_cells, read_results, run_grid
 from paperlib.locking import LockedError, file_lock, workspace_lock
-from paperlib.training import grid_cells, read_results, run_grid, train_run
-from paperlib.training.synthetic import write_synthetic_features, write_tiny_profile
+from paperlib.run import train_run
 
 SHAPE = {"time_steps": 16, "mel_bins": 8, "num_classes": 5, "events_per_clip": 1}
 
@@ -54,11 +55,10 @@ def test_two_identical_trainings_train_once(tiny) -> None:
 
 def test_a_busy_run_is_named_without_waiting(tiny, capsys) -> None:
     profile, ws, profile_path = tiny
-    from paperlib.training import run_key
-    from paperlib.training.trainer import _features_sha
+    from paperlib.run import features_sha256, run_key
 
     key = run_key(profile, model="GMP", snr_db=20, fold=1,
-                  features_sha256=_features_sha(paths.feature_file(ws, 20)))  # fmt: skip
+                  features_sha256=features_sha256(paths.feature_file(ws, 20)))  # fmt: skip
     with workspace_lock(ws, f"run-{key.run_id}", what="held by the test"):
         with pytest.raises(
             LockedError, match=f"run {key.run_id} is in use by process {os.getpid()}"

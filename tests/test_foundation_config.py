@@ -127,3 +127,14 @@ def test_dotted_overrides_change_only_what_they_name() -> None:
 def test_configs_are_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         load_profile("smoke").train.epochs = 5  # type: ignore[misc]
+
+
+def test_full_profile_is_the_paper_setting_on_the_pocket_corpus() -> None:
+    """Only the data source (and the pocket corpus' size) may differ from ``paper``."""
+    paper, full = to_dict(load_profile("paper")), to_dict(load_profile("full"))
+    for section in ("model", "train", "grid"):
+        assert full[section] == paper[section], section
+    assert full["requires_gpu"] and full["data"]["source"] == "pocket"
+    assert full["data"]["mixtures_per_fold"] == paper["data"]["mixtures_per_fold"] == 2000
+    # every background is used once: 4 folds of 2,000 mixtures
+    assert full["data"]["pocket_backgrounds"] >= 4 * full["data"]["mixtures_per_fold"]

@@ -220,7 +220,7 @@ def test_ideal_mask_matches_librosa(tiny) -> None:
 
 def test_stale_data_is_refused(tiny) -> None:
     _, ws, tables = tiny
-    from paperlib.training.trainer import load_run
+    from paperlib.run import load_run
 
     run = load_run(paths.runs_dir(ws) / tables.temporal["run_id"].iloc[0])
     stale = dataclasses.replace(run, key=dataclasses.replace(run.key, features_sha256="0" * 64))

@@ -47,6 +47,21 @@ def test_attention_step_matches_equations(variant: str) -> None:
     np.testing.assert_allclose(output.numpy(), (expected_w * cla).sum(-1), rtol=1e-4, atol=1e-5)
 
 
+def test_attention_step_without_softmax_uses_the_raw_attention_branch() -> None:
+    """``normalise=False`` (chapter 7's exercise): weights = W_a z + b_a, not a distribution."""
+    torch.manual_seed(0)
+    step = AttentionStep(7, variant="authors", normalise=False)
+    z = torch.randn(2, 3, 5, 7)
+    with torch.no_grad():
+        weights, output = step(z)
+        raw = step.attention(z)
+        expected = (raw * torch.sigmoid(step.classification(z))).sum(-1)
+    torch.testing.assert_close(weights, raw)
+    torch.testing.assert_close(output, expected)
+    assert float((weights.sum(-1) - 1).abs().max()) > 0.1  # no longer sums to 1
+    assert "normalise=False" in repr(step)
+
+
 def test_gwrp_limits_match_max_and_mean() -> None:
     rng = np.random.default_rng(0)
     values = rng.random((2, 3, 11, 6)).astype(np.float32)

@@ -1,4 +1,4 @@
-"""Output shapes, probability ranges and attention normalisation of the five models."""
+"""Output shapes, probability ranges and attention normalisation of every model."""
 
 from __future__ import annotations
 
@@ -21,6 +21,15 @@ EXPECTED_EXTRA = {
         "step1_weights": (K, T, F),
         "step1_output": (K, T),
         "step2_weights": (K, T),
+        "step2_output": (K,),
+        "reconstruction": (T, F),
+    },
+    "2APAE-local": {
+        "class_maps": (K, T, F),
+        "step1_weights": (K, T, F),
+        "step1_output": (K, T),
+        "step2_weights": (K, T),
+        "step2_classification": (K, T),
         "step2_output": (K,),
         "reconstruction": (T, F),
     },
@@ -56,10 +65,11 @@ def test_pocket_size_shapes(name: str) -> None:
     assert model.spec == ModelSpec(name, width=width)
 
 
+@pytest.mark.parametrize("name", ["2APAE", "2APAE-local"])
 @pytest.mark.parametrize("attention", ["authors", "paper"])
-def test_two_step_attention_normalisation(attention: str) -> None:
+def test_two_step_attention_normalisation(attention: str, name: str) -> None:
     torch.manual_seed(1)
-    model = build_model("2APAE", width=0.125, attention=attention).eval()
+    model = build_model(name, width=0.125, attention=attention).eval()
     with torch.no_grad():
         out = model(torch.randn(2, T, F))
     s1 = out["step1_weights"].double().sum(dim=-1).numpy()  # over mel bins

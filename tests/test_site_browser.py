@@ -32,6 +32,7 @@ MIN_IMAGES = {
     "chapters/06_interpretability": 1,
     "chapters/07_exercises": 2,
     "chapters/08_localisation": 2,
+    "chapters/09_robustness": 3,
 }
 MIN_AUDIO = {"chapters/06_interpretability": 2}
 

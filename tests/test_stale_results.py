@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 from data_support import make_sources, write_event
+from synthetic_workspace import write_synthetic_features, write_tiny_profile
 
 from paperlib import paths
 from paperlib.config import load_profile, profile_with_overrides
 from paperlib.data.pipeline import prepare_data
 from paperlib.data.plan import read_plan
 from paperlib.data.render import render_plan
-from paperlib.training import run_key, train_run
-from paperlib.training.synthetic import write_synthetic_features, write_tiny_profile
+from paperlib.run import run_key, train_run
 
 
 def dcase_profile(fsd: Path, tau: Path):

@@ -3,15 +3,15 @@
 import h5py
 import numpy as np
 import pytest
+from synthetic_workspace import write_synthetic_features
 
-from paperlib.training import (
+from paperlib.run import (
     FeatureFileError,
     FoldNotPresentError,
     MissingFeaturesError,
     feature_path_for_snr,
     load_split,
 )
-from paperlib.training.synthetic import write_synthetic_features
 
 
 @pytest.fixture
@@ -88,7 +88,7 @@ def test_snr_without_features_names_present(tmp_path):
 
 
 def test_pool_input_averages_groups_by_hand():
-    from paperlib.training.data import pool_input
+    from paperlib.run import pool_input
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2, 7, 5)).astype(np.float32)
@@ -102,7 +102,7 @@ def test_pool_input_averages_groups_by_hand():
 
 
 def test_load_split_pools_after_standardising(features):
-    from paperlib.training.data import pool_input
+    from paperlib.run import pool_input
 
     full = load_split(features, 2)
     pooled = load_split(features, 2, time_pool=2, mel_pool=4)
@@ -124,7 +124,7 @@ def test_frame_centres_of_pooled_frames_are_group_means():
 
 
 def test_unpool_input_spreads_each_group_back():
-    from paperlib.training.data import pool_input, unpool_input
+    from paperlib.run import pool_input, unpool_input
 
     rng = np.random.default_rng(1)
     x = rng.normal(size=(1, 311, 64)).astype(np.float32)

@@ -20,24 +20,20 @@ import pandas as pd
 import pytest
 import ray
 import torch
+from synthetic_workspace import write_synthetic_features
 
 from paperlib import paths
 from paperlib.config import load_profile_with_overrides
-from paperlib.models import load_model
-from paperlib.training import LOG_COLUMNS, read_results, run_grid, train_run
-from paperlib.training.data import FoldNotPresentError
-from paperlib.training.engines import (
-    TASK_PREFIX,
+from paperlib.experiment import Cell, grid_cells, read_results, run_grid, split_complete
+from paperlib.experiment.engine import (
     EngineError,
     EngineUnavailableError,
     GridCellError,
-    cell_resources,
     check_engine_options,
-    run_on_ray,
-    split_complete,
 )
-from paperlib.training.grid import Cell, grid_cells
-from paperlib.training.synthetic import write_synthetic_features
+from paperlib.experiment.ray_engine import TASK_PREFIX, cell_resources, run_on_ray
+from paperlib.models import load_model
+from paperlib.run import LOG_COLUMNS, FoldNotPresentError, train_run
 
 SHAPE = {"time_steps": 24, "mel_bins": 12, "num_classes": 6, "events_per_clip": 2}
 # smoke, 2 epochs, one torch thread (a Ray worker has one: results depend on the thread count),
@@ -86,7 +82,7 @@ def test_ray_grid_equals_local_and_skips_complete_cells(gcs_address, local_table
     complete, pending = split_complete(profile, ws, grid_cells(profile))
     assert list(complete) == [Cell("GMP", 20, 1)] and len(pending) == 3
 
-    with caplog.at_level(logging.INFO, logger="paperlib.training.engines"):
+    with caplog.at_level(logging.INFO, logger="paperlib.experiment.ray_engine"):
         table = run_grid(profile, ws, progress=False, engine="ray")
     pd.testing.assert_frame_equal(table, local_table)
     pd.testing.assert_frame_equal(read_results(ws)[0], local_table, check_dtype=False)
@@ -97,7 +93,7 @@ def test_ray_grid_equals_local_and_skips_complete_cells(gcs_address, local_table
 
     stamps = {p: p.stat().st_mtime_ns for p in paths.runs_dir(ws).glob("*/*")}
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="paperlib.training.engines"):
+    with caplog.at_level(logging.INFO, logger="paperlib.experiment.ray_engine"):
         again = run_grid(profile, ws, progress=False, engine="ray")
     assert _submitted(caplog) == ""  # nothing submitted at all
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
@@ -176,7 +172,7 @@ def test_bad_cell_fails_the_grid_after_the_others(gcs_address, tmp_path):
 
 def test_run_directory_invisible_to_the_driver_is_named(gcs_address, tmp_path, monkeypatch):
     """A worker's run directory the driver cannot read (workspace not shared) stops the grid."""
-    from paperlib.training import engines
+    from paperlib.experiment import ray_engine as engines
 
     def unreadable(run_dir):
         raise FileNotFoundError(f"run {run_dir} is not complete: metrics.json is missing")
@@ -222,7 +218,7 @@ def test_two_drivers_on_one_workspace(gcs_address, local_table, tmp_path, caplog
         if any(paths.runs_dir(ws).glob("*/log.csv")):  # the other driver is mid-grid
             break
         time.sleep(0.01)
-    with caplog.at_level(logging.INFO, logger="paperlib.training.engines"):
+    with caplog.at_level(logging.INFO, logger="paperlib.experiment.ray_engine"):
         table = run_grid(_profile(), ws, progress=False, include_ablation=False, engine="ray",
                          cpus_per_cell=0.5)  # fmt: skip
     out, err = other.communicate(timeout=180)
@@ -250,7 +246,10 @@ def test_two_drivers_on_one_workspace(gcs_address, local_table, tmp_path, caplog
 def test_engine_options_are_checked():
     check_engine_options("local")
     check_engine_options("ray", address="auto", cpus_per_cell=0.5)
-    with pytest.raises(ValueError, match="unknown grid engine 'dask'; valid engines: local, ray"):
+    with pytest.raises(
+        ValueError,
+        match="unknown grid engine 'dask'; valid engines: local, serial, processes, gpus, ray",
+    ):
         check_engine_options("dask")
     with pytest.raises(ValueError, match="apply to the ray engine only"):
         check_engine_options("local", address="auto")
@@ -275,7 +274,10 @@ def test_cli_engine_errors(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PAPERLIB_WORKSPACE", str(tmp_path))
     base = ["grid", "--profile", "smoke", "--no-prepare", "--no-progress"]
     assert main([*base, "--engine", "spark"]) == 2
-    assert "unknown grid engine 'spark'; valid engines: local, ray" in capsys.readouterr().err
+    assert (
+        "unknown grid engine 'spark'; valid engines: local, serial, processes, gpus, ray"
+        in capsys.readouterr().err
+    )
     assert main([*base, "--address", "auto"]) == 2
     assert "apply to the ray engine only" in capsys.readouterr().err
     monkeypatch.setitem(sys.modules, "ray", None)  # Ray not installed

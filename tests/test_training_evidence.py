@@ -11,20 +11,20 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score
+from synthetic_workspace import write_synthetic_features, write_tiny_profile
 
 from paperlib import paths
 from paperlib.config import ConfigError, load_profile, profile_with_overrides
-from paperlib.metrics import MetricInputError, chance_levels
-from paperlib.profile_diff import profile_comments, profile_differences
-from paperlib.training import grid_cells, run_grid
-from paperlib.training.evidence import (
+from paperlib.experiment import grid_cells, run_grid
+from paperlib.experiment.evidence import (
     LEARNING_FACTOR,
     chance_table,
     compare_pairs,
     learning_table,
     seed_spread,
 )
-from paperlib.training.synthetic import write_synthetic_features, write_tiny_profile
+from paperlib.metrics import MetricInputError, chance_levels
+from paperlib.profile_diff import profile_comments, profile_differences
 
 SHAPE = {"time_steps": 16, "mel_bins": 8, "num_classes": 5, "events_per_clip": 1}
 
@@ -156,7 +156,7 @@ def test_killing_the_grid_ends_its_workers(tmp_path):
     write_synthetic_features(paths.feature_file(ws, 20), clips_per_fold=4, **SHAPE)
     script = (
         "from paperlib.config import load_profile, profile_with_overrides\n"
-        "from paperlib.training import run_grid\n"
+        "from paperlib.experiment import run_grid\n"
         "if __name__ == '__main__':\n"
         f"    p = profile_with_overrides(load_profile({str(profile)!r}), {{'grid.workers': 2}})\n"
         f"    run_grid(p, {str(ws)!r}, progress=False)\n"
@@ -180,3 +180,54 @@ def test_killing_the_grid_ends_its_workers(tmp_path):
     for pid in alive:  # clean up before failing
         os.kill(pid, signal.SIGKILL)
     assert not alive, f"workers {alive} outlived the killed grid"
+
+
+def test_paper_orderings_by_hand():
+    """Table IV and V orderings per SNR against differences computed by hand."""
+    from paperlib.experiment.evidence import decoder_orderings, paper_orderings
+
+    def row(model, alpha, decoder, snr, mean):
+        return {"model": model, "alpha": alpha, "decoder_activation": decoder, "snr_db": snr,
+                "metric": "micro_ap", "mean": mean, "std": 0.0, "n_folds": 1}  # fmt: skip
+
+    nan = float("nan")
+    ours = pd.DataFrame(
+        [row("GMP", nan, "relu", 0, 0.10), row("GAP", nan, "relu", 0, 0.12),
+         row("GWRP", nan, "relu", 0, 0.20), row("AtrousAP", nan, "relu", 0, 0.19),
+         row("2APAE", 0.001, "relu", 0, 0.30), row("2APAE", 0.0, "relu", 0, 0.31),
+         row("2APAE", 0.01, "relu", 0, 0.20), row("2APAE", 0.001, "linear", 0, 0.26),
+         row("GMP", nan, "relu", 20, 0.5)]
+    )  # fmt: skip
+    paper = pd.DataFrame(
+        [{"table": "IV", "model": m, "alpha": nan, "snr_db": 0, "metric": "micro_ap", "value": v}
+         for m, v in (("GMP", 0.5), ("GAP", 0.4), ("GWRP", 0.6), ("AtrousAP", 0.65))]
+        + [{"table": "IV", "model": "2APAE", "alpha": 0.001, "snr_db": 0, "metric": "micro_ap",
+            "value": 0.7}]
+        + [{"table": "V", "model": "2APAE", "alpha": a, "snr_db": 0, "metric": "micro_ap",
+            "value": v} for a, v in ((0.0, 0.66), (0.001, 0.7), (0.01, 0.68))]
+    )  # fmt: skip
+    iv = paper_orderings(ours, paper, table="IV", snrs=[0], spread=0.02)
+    expected_iv = {  # (better, worse): (ours, paper, verdict)
+        ("2APAE", "AtrousAP"): (0.30 - 0.19, 0.7 - 0.65, "agrees"),
+        ("AtrousAP", "GWRP"): (0.19 - 0.20, 0.65 - 0.6, "within spread"),
+        ("GWRP", "GMP"): (0.20 - 0.10, 0.6 - 0.5, "agrees"),
+        ("GWRP", "GAP"): (0.20 - 0.12, 0.6 - 0.4, "agrees"),
+    }
+    assert list(iv.index) == [(0, b, w) for b, w in expected_iv]
+    for (b, w), (mine, theirs, verdict) in expected_iv.items():
+        got = iv.loc[(0, b, w)]
+        assert (got["ours"], got["paper"], got["verdict"]) == (
+            pytest.approx(mine), pytest.approx(theirs), verdict)  # fmt: skip
+    v = paper_orderings(ours, paper, table="V", snrs=[0, 20], spread=0.02, alpha=0.001)
+    assert list(v.index) == [(0, 0.001, 0.0), (0, 0.001, 0.01)]  # 20 dB: no 2APAE cell
+    assert list(v["verdict"]) == ["within spread", "agrees"]
+    assert list(v["ours"]) == [pytest.approx(-0.01), pytest.approx(0.10)]
+    assert list(v["paper"]) == [pytest.approx(0.04), pytest.approx(0.02)]
+    dec = decoder_orderings(ours, snrs=[0, 20], alpha=0.001, spread=0.02)
+    assert list(dec.index) == [(0, "linear decoder", "ReLU decoder")]
+    assert dec["ours"].iloc[0] == pytest.approx(-0.04) and dec["verdict"].iloc[0] == "reversed"
+    assert decoder_orderings(ours, snrs=[20], alpha=0.001, spread=0.02).empty
+    with pytest.raises(ValueError, match="table V needs alpha"):
+        paper_orderings(ours, paper, table="V", snrs=[0], spread=0.0)
+    with pytest.raises(ValueError, match="table must be 'IV' or 'V', got 'VI'"):
+        paper_orderings(ours, paper, table="VI", snrs=[0], spread=0.0)

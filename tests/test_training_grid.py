@@ -3,12 +3,12 @@
 import numpy as np
 import pandas as pd
 import pytest
+from synthetic_workspace import write_synthetic_features, write_tiny_profile
 
 from paperlib import paths
 from paperlib.config import load_profile
-from paperlib.training import grid_cells, read_results, run_grid
-from paperlib.training.synthetic import write_synthetic_features, write_tiny_profile
-from paperlib.training.tables import (
+from paperlib.experiment import grid_cells, read_results, run_grid
+from paperlib.experiment.tables import (
     NO_ALPHA,
     paper_results,
     relative_gains,

@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from synthetic_workspace import write_synthetic_features, write_tiny_profile
 
 from paperlib import paths
 from paperlib.config import load_profile
 from paperlib.models import load_model
-from paperlib.training import LOG_COLUMNS, CheckpointMismatchError, predict, train_run
-from paperlib.training.synthetic import write_synthetic_features, write_tiny_profile
+from paperlib.run import LOG_COLUMNS, CheckpointMismatchError, predict, train_run
 
 SHAPE = {"time_steps": 16, "mel_bins": 8, "num_classes": 6, "events_per_clip": 2}
 
@@ -68,7 +68,7 @@ def test_run_directory_records_everything(setup):
     # the best checkpoint reproduces the best-epoch metric
     model = load_model(d / "best.pt")
     from paperlib.metrics import clip_metrics
-    from paperlib.training import load_split
+    from paperlib.run import load_split
 
     split = load_split(feats, 1)
     scores = predict(model, split.x_val)
@@ -91,7 +91,7 @@ def test_baseline_ignores_alpha_and_cache_hit(setup):
 def test_precision_is_part_of_the_run_key_and_the_device_is_not(setup):
     profile, _, _ = setup
     from paperlib.config import replace
-    from paperlib.training import run_key
+    from paperlib.run import run_key
 
     def key(p):
         return run_key(p, model="GWRP", snr_db=20, fold=1, features_sha256="abc")
@@ -139,11 +139,10 @@ def test_resume_from_other_model_or_size_refused(setup):
 def test_stale_state_of_other_model_in_run_dir_refused(setup):
     profile, ws, _ = setup
     gmp = train_run(profile, ws, model="GMP", snr_db=20, fold=1, progress=False)
-    from paperlib.training import run_key
-    from paperlib.training.trainer import _features_sha
+    from paperlib.run import features_sha256, run_key
 
     key = run_key(profile, model="GAP", snr_db=20, fold=1,
-                  features_sha256=_features_sha(paths.feature_file(ws, 20)))  # fmt: skip
+                  features_sha256=features_sha256(paths.feature_file(ws, 20)))  # fmt: skip
     key.run_dir(ws).mkdir(parents=True)
     (key.run_dir(ws) / "state.pt").write_bytes((gmp.run_dir / "state.pt").read_bytes())
     with pytest.raises(CheckpointMismatchError, match="GMP"):
@@ -155,7 +154,7 @@ def _train_cmd(profile_path: Path, feats: Path) -> list[str]:
     # the trainer alone (python -m paperlib would also import the data and book commands)
     script = (
         "import sys; from pathlib import Path; from paperlib import paths; "
-        "from paperlib.config import load_profile; from paperlib.training import train_run; "
+        "from paperlib.config import load_profile; from paperlib.run import train_run; "
         "p = load_profile(sys.argv[2]); "
         "train_run(p, paths.workspace_dir(p.name), model=sys.argv[4], snr_db=int(sys.argv[6]), "
         "fold=int(sys.argv[8]), feature_path=Path(sys.argv[10]), progress=False)"

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from paperlib import atomic
 from paperlib.book.errors import ChapterFailedError
 from paperlib.book.status import ChapterRun
+from paperlib.book.store import JsonStore
 from paperlib.progress import PROGRESS_ENV, PROGRESS_FILE_ENV
 
 KERNEL_NAME = "python3"
@@ -84,23 +84,12 @@ def input_key(
 
 
 @dataclass
-class Manifest:
+class Manifest(JsonStore):
     """What the runner executed before (JSON): per chapter the reuse key and the execution shown.
 
-    ``{chapter: {"key", "seconds", "finished", "finished_utc", "profile", "device"}}``.
+    ``{chapter: {"key", "seconds", "finished", "finished_utc", "profile", "device"}}``; a missing
+    or unreadable manifest is empty (everything re-executes).
     """
-
-    path: Path
-    entries: dict[str, dict[str, Any]]
-
-    @classmethod
-    def load(cls, path: Path) -> Manifest:
-        """Read the manifest; a missing or unreadable one is empty (everything re-executes)."""
-        try:
-            entries = json.loads(path.read_text())
-        except (OSError, ValueError):
-            entries = {}
-        return cls(path, entries if isinstance(entries, dict) else {})
 
     def reusable(self, chapter: str, key: str, executed: Path) -> bool:
         """Whether ``executed`` holds a successful run of ``chapter`` with this input key."""
@@ -133,9 +122,6 @@ class Manifest:
     def forget(self, chapter: str) -> None:
         self.entries.pop(chapter, None)
         self.save()
-
-    def save(self) -> None:
-        atomic.write_json(self.path, self.entries)
 
 
 def _strip_ansi(text: str) -> str:

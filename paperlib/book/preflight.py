@@ -22,6 +22,8 @@ from paperlib.config import (
     parse_assignment,
     profile_with_overrides,
 )
+from paperlib.download.catalog import FSD, TAU
+from paperlib.experiment.cells import grid_cells
 
 RESERVED_PARAMETERS: tuple[str, ...] = ("profile",)
 """Notebook parameters the runner sets itself (``--profile``), never through ``--set``."""
@@ -29,12 +31,9 @@ RESERVED_PARAMETERS: tuple[str, ...] = ("profile",)
 FLOP_PER_CLIP_STEP: float = 210e9
 """Training cost of one clip (forward + backward) of the full-size 2APAE (REFERENCE_FACTS)."""
 
-FSD_DOI = "10.5281/zenodo.2552860"
-TAU_DOI = "10.5281/zenodo.2589280"
-FSD_REQUIRED: tuple[str, ...] = ("train_post_competition.csv", "audio_train")
-"""What an FSDKaggle2018 folder must hold (metadata CSV and the training audio)."""
-TAU_REQUIRED: tuple[str, ...] = ("meta.csv", "audio")
-"""What a TAU Urban Acoustic Scenes 2019 development folder must hold."""
+FSD_DOI = f"10.5281/zenodo.{FSD.record_id}"
+TAU_DOI = f"10.5281/zenodo.{TAU.record_id}"
+# What each dataset folder must hold is the download catalog's (FSD.required, TAU.required).
 
 
 @dataclass(frozen=True)
@@ -147,8 +146,8 @@ def check_dcase_data(profile: Profile) -> None:
     problems = [
         f"  - {folder}: missing {', '.join(missing)}"
         for folder, missing in (
-            (fsd, _missing(fsd, FSD_REQUIRED)),
-            (tau, _missing(tau, TAU_REQUIRED)),
+            (fsd, _missing(fsd, FSD.required)),
+            (tau, _missing(tau, TAU.required)),
         )
         if missing
     ]
@@ -171,16 +170,10 @@ def check_dcase_data(profile: Profile) -> None:
     )
 
 
-def grid_cells(profile: Profile) -> int:
-    """Number of training runs of the profile's grid (Table IV cells plus the ablation's)."""
-    grid = profile.grid
-    per_setting = len(grid.snrs) * len(grid.folds)
-    main = len(grid.models) * per_setting
-    extra_alphas = [
-        a for a in grid.alphas if not ("2APAE" in grid.models and a == profile.train.alpha)
-    ]
-    ablation = (len(extra_alphas) + int(grid.linear_decoder)) * per_setting
-    return main + ablation
+def grid_run_count(profile: Profile) -> int:
+    """Number of training runs of the profile's grid: its cells
+    (:func:`paperlib.experiment.cells.grid_cells`: Table IV, the ablation and the repeats)."""
+    return len(grid_cells(profile))
 
 
 def measure_cpu_flops(seconds: float = 0.3) -> float:
@@ -201,11 +194,11 @@ def estimate_cpu_seconds(profile: Profile, flops_per_second: float) -> float:
     """Lower-bound CPU time of the profile's grid: FLOP per clip step x clips x epochs x cells.
 
     Uses 210 GFLOP per training clip at width 1 (scaled by width squared), three training folds
-    of ``mixtures_per_fold`` clips, ``train.epochs`` epochs and :func:`grid_cells` runs.
+    of ``mixtures_per_fold`` clips, ``train.epochs`` epochs and :func:`grid_run_count` runs.
     """
     clips = 3 * profile.data.mixtures_per_fold
     flop = FLOP_PER_CLIP_STEP * profile.model.width**2 * clips * profile.train.epochs
-    return flop * grid_cells(profile) / flops_per_second
+    return flop * grid_run_count(profile) / flops_per_second
 
 
 def cuda_available() -> bool:
@@ -232,7 +225,7 @@ def check_gpu(profile: Profile, *, allow_cpu: bool, flops_per_second: float | No
     text = (
         f"profile {profile.name!r} is a GPU workload and torch sees no CUDA GPU. Estimated CPU "
         f"time: at least {seconds / 86400:,.0f} days ({FLOP_PER_CLIP_STEP / 1e9:.0f} GFLOP per "
-        f"training clip x {clips:,} clips x {profile.train.epochs} epochs x {grid_cells(profile)} "
+        f"training clip x {clips:,} clips x {profile.train.epochs} epochs x {grid_run_count(profile)} "
         f"training runs at this CPU's measured {rate / 1e9:.0f} GFLOP/s matrix-multiply peak)."
     )
     if not allow_cpu:

@@ -8,16 +8,16 @@ book came from.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import platform
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import paperlib
 from paperlib import atomic
+from paperlib.book.store import JsonStore
 
 PACKAGES: tuple[str, ...] = (
     "torch",
@@ -188,25 +188,16 @@ class ChapterRun:
 
 
 @dataclass
-class RunHistory:
+class RunHistory(JsonStore):
     """The last execution of every chapter per profile, kept across builds (JSON).
 
     ``{profile: {chapter: {"seconds", "finished", "device"}}}`` in
     ``_build/runner/run_history.json``: the chapter headers show it, so a reader sees what a
-    chapter costs with each profile that was built in this folder.
+    chapter costs with each profile that was built in this folder. Keys keep their order (the
+    order the profiles were first built).
     """
 
-    path: Path
-    entries: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
-
-    @classmethod
-    def load(cls, path: Path) -> RunHistory:
-        """Read the history; a missing or unreadable file is empty."""
-        try:
-            entries = json.loads(path.read_text())
-        except (OSError, ValueError):
-            entries = {}
-        return cls(path, entries if isinstance(entries, dict) else {})
+    sort_keys: ClassVar[bool] = False
 
     def record(self, run: ChapterRun, chapter: str) -> None:
         """Remember ``run`` as the last execution of ``chapter`` with ``run.profile``."""
@@ -231,8 +222,3 @@ class RunHistory:
                     )
                 )
         return out
-
-    def save(self) -> None:
-        """Write the history atomically."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        atomic.write_text(self.path, json.dumps(self.entries, indent=1))  # keeps build order

@@ -161,7 +161,7 @@ def frame_centres_s(n_frames: int | None = None, time_pool: int = 1) -> np.ndarr
 
     With ``time_pool = 1`` frame ``t`` is a feature frame, centred at ``(t * 1024 + 1024) /
     32000`` s. A model that averages groups of ``time_pool`` feature frames
-    (``paperlib.training.data.pool_input``) has frame ``t`` centred at the mean of its group's
+    (``paperlib.run.features.pool_input``) has frame ``t`` centred at the mean of its group's
     centres, ``((t * p + (p - 1) / 2) * 1024 + 1024) / 32000``. ``n_frames`` defaults to the
     frames of a 10-s clip at that pooling, ``311 // time_pool``. This is the one place that maps
     frames to seconds.

@@ -31,7 +31,7 @@ from paperlib import paths
 from paperlib.config import config_hash
 from paperlib.data.features import frame_centres_s
 from paperlib.data.plan import read_plan
-from paperlib.fingerprint import cached_sha256
+from paperlib.fingerprint import file_sha256
 from paperlib.localisation.errors import LocalisationError
 from paperlib.localisation.events import Event, check_frames, clip_events, frame_labels
 from paperlib.localisation.frame_scores import FoldOutputs, run_model
@@ -44,10 +44,11 @@ from paperlib.localisation.temporal import (
     temporal_metrics,
 )
 from paperlib.localisation.tf import class_mask, clip_tracks, ideal_mask, tf_metrics
-from paperlib.training.data import Split, feature_path_for_snr, load_split, open_feature_file
-from paperlib.training.provenance import atomic_write_json, file_sha256
-from paperlib.training.runs import MODEL_WITH_DECODER
-from paperlib.training.trainer import RunResult, load_run, resolve_device
+from paperlib.models import has_decoder
+from paperlib.run.features import Split, feature_path_for_snr, features_sha256, load_split
+from paperlib.run.provenance import atomic_write_json
+from paperlib.run.recipe import resolve_device
+from paperlib.run.result import RunResult, load_run
 
 __all__ = [
     "GATINGS",
@@ -113,10 +114,8 @@ def fold_data(run: RunResult | Path, workspace: Path) -> FoldData:
     run = run if isinstance(run, RunResult) else load_run(Path(run))
     key = run.key
     workspace = Path(workspace)
-    feature_path = feature_path_for_snr(workspace, key.snr_db)
-    with open_feature_file(feature_path):  # a complete feature file, or a clear error
-        pass
-    found = cached_sha256(feature_path)
+    feature_path = feature_path_for_snr(workspace, key.snr_db, onsets=key.onsets)
+    found = features_sha256(feature_path)  # a complete feature file, or a clear error
     if found != key.features_sha256:
         raise LocalisationError(
             f"run {run.run_id} was trained on features {key.features_sha256[:12]}, but "
@@ -125,8 +124,12 @@ def fold_data(run: RunResult | Path, workspace: Path) -> FoldData:
         )
     split = load_split(feature_path, key.fold, time_pool=key.time_pool, mel_pool=key.mel_pool)
     check_frames(split.x_val.shape[1], key.time_pool)
-    events = clip_events(read_plan(paths.plan_file(workspace)), list(split.val_names))
-    return FoldData(run, split, events, paths.mixtures_dir(workspace, key.snr_db))
+    events = clip_events(
+        read_plan(paths.plan_file(workspace, onsets=key.onsets)), list(split.val_names)
+    )
+    return FoldData(
+        run, split, events, paths.mixtures_dir(workspace, key.snr_db, onsets=key.onsets)
+    )
 
 
 def _class_masks(data: FoldData, pairs: np.ndarray) -> np.ndarray:
@@ -222,7 +225,7 @@ def localise_run(
     """Localisation metrics of a finished run on its held-out fold (cached, see the module doc).
 
     Args:
-        run: a :class:`~paperlib.training.trainer.RunResult` or a run directory.
+        run: a :class:`~paperlib.run.RunResult` or a run directory.
         workspace: the workspace holding the run's data (plan, mixtures, features).
         settings: metric parameters (default :class:`~.temporal.TemporalSettings`).
         batch_size: clips per forward pass.
@@ -270,8 +273,9 @@ def localise_run(
         "model": key.model,
         "snr_db": key.snr_db,
         "fold": key.fold,
-        "alpha": key.alpha if key.model == MODEL_WITH_DECODER else float("nan"),
+        "alpha": key.alpha if has_decoder(key.model) else float("nan"),
         "decoder_activation": key.decoder_activation,
+        "onsets": key.onsets,
         "time_pool": data.time_pool,
         "mel_pool": data.mel_pool,
         "n_clips": len(data.events),

@@ -1,6 +1,6 @@
 """Tidy localisation tables for every completed run of the grid, and the comparison with the prior.
 
-:func:`localisation_table` walks the grid's cells (``paperlib.training.grid.grid_cells``), keeps
+:func:`localisation_table` walks the grid's cells (:func:`paperlib.experiment.cells.grid_cells`), keeps
 the runs that are complete (or trains the missing ones when asked), localises each
 (:func:`~.run.localise_run`, cached per run) and writes two tidy tables to the results folder:
 ``localisation.csv`` (temporal metrics) and ``localisation_tf.csv`` (T-F metrics), one row per
@@ -20,14 +20,16 @@ import pandas as pd
 
 from paperlib import paths
 from paperlib.config import Profile
+from paperlib.experiment.cache import split_complete
+from paperlib.experiment.cells import IDENTITY as CELL_IDENTITY
+from paperlib.experiment.cells import grid_cells
+from paperlib.experiment.engines import run_cells
 from paperlib.localisation.errors import LocalisationError
 from paperlib.localisation.run import GATINGS, PRIOR, TF_EVENT_FRAMES, UNIFORM, localise_run
 from paperlib.localisation.temporal import TemporalSettings
 from paperlib.progress import progress_bar
-from paperlib.training.engines import split_complete
-from paperlib.training.grid import grid_cells
-from paperlib.training.provenance import atomic_write_text
-from paperlib.training.trainer import RunResult, train_run
+from paperlib.run.provenance import atomic_write_text
+from paperlib.run.result import RunResult
 
 __all__ = [
     "HEADLINE_METRICS",
@@ -50,15 +52,10 @@ __all__ = [
 
 TEMPORAL_FILE = "localisation.csv"
 TF_FILE = "localisation_tf.csv"
-IDENTITY: tuple[str, ...] = (
-    "profile",
-    "model",
-    "snr_db",
-    "fold",
-    "alpha",
-    "decoder_activation",
-    "run_id",
-)
+IDENTITY: tuple[str, ...] = (*(c for c in CELL_IDENTITY if c != "seed"), "run_id")
+"""Columns that name a run in the localisation tables: the grid's cell columns
+(:data:`paperlib.experiment.cells.IDENTITY`) without the seed (repeats are not localised), and
+the run id."""
 HEADLINE_METRICS: tuple[str, ...] = ("frame_ap", "segment_f1", "event_f1", "psds1")
 """The metrics on which a model is compared with the position prior."""
 REFERENCES: tuple[str, ...] = (PRIOR, UNIFORM)
@@ -92,28 +89,31 @@ def grid_runs(
     workspace: Path,
     *,
     include_ablation: bool = True,
+    include_study: bool = False,
     train_missing: bool = False,
+    engine: str = "local",
     progress: bool = False,
 ) -> list[RunResult]:
     """The grid's runs that are complete, in grid order (trains the others if ``train_missing``).
 
     Repeated cells (``grid.repeat_seeds``) are left out: one run per cell, as in Table IV.
+    ``include_study`` adds the robustness study's cells
+    (:func:`paperlib.experiment.cells.study_cells`).
 
     Completeness is decided as the grid decides it
-    (:func:`paperlib.training.engines.split_complete`); cells whose SNR has no feature file
-    count as missing (with ``train_missing`` the trainer then raises its own error).
+    (:func:`paperlib.experiment.cache.split_complete`); cells whose SNR has no feature file
+    count as missing. With ``train_missing`` every cell runs on the grid's engine
+    (:func:`paperlib.experiment.engines.run_cells`: ``engine`` by name, ``local`` honouring
+    ``grid.workers``), and a cell without features raises the trainer's own error.
     """
     workspace = Path(workspace)
     # repeats with other seeds measure the spread of the clip-level tables; not localised here
-    cells = [c for c in grid_cells(profile, include_ablation=include_ablation) if c.seed is None]
+    every = grid_cells(profile, include_ablation=include_ablation, include_study=include_study)
+    cells = [c for c in every if c.seed is None]
+    if train_missing:
+        return run_cells(profile, workspace, cells, engine=engine, progress=progress)
     complete, _ = split_complete(profile, workspace, cells)
-    runs = []
-    for cell in cells:
-        if cell in complete:
-            runs.append(complete[cell])
-        elif train_missing:
-            runs.append(train_run(profile, workspace, progress=progress, **cell.kwargs()))
-    return runs
+    return [complete[cell] for cell in cells if cell in complete]
 
 
 def _number(value: float | None) -> float:
@@ -122,7 +122,9 @@ def _number(value: float | None) -> float:
 
 def _tidy(profile: Profile, payload: dict, part: str) -> list[dict]:
     """Rows of one part of a run's payload with the identity columns (JSON null -> NaN)."""
-    ident = {name: payload[name] for name in IDENTITY if name != "profile"}
+    # payloads cached before the recipe setting existed are of the paper's recipe
+    ident = {name: payload.get(name, "fixed") if name == "onsets" else payload[name]
+             for name in IDENTITY if name != "profile"}  # fmt: skip
     ident["alpha"] = _number(ident["alpha"])
     return [
         {"profile": profile.name, **ident, **row, "value": _number(row["value"])}
@@ -135,7 +137,9 @@ def localisation_table(
     workspace: Path,
     *,
     include_ablation: bool = True,
+    include_study: bool = False,
     train_missing: bool = False,
+    engine: str = "local",
     settings: TemporalSettings | None = None,
     batch_size: int = 16,
     device: str = "auto",
@@ -147,7 +151,9 @@ def localisation_table(
         profile: the profile whose grid is read.
         workspace: its workspace.
         include_ablation: also the Table V cells (2APAE α values, linear decoder).
+        include_study: also the robustness study's cells (other recipes, ``2APAE-local``).
         train_missing: train cells that have no finished run instead of skipping them.
+        engine: where those cells train (:func:`paperlib.experiment.engines.make_engine`).
         settings: temporal metric parameters.
         batch_size: clips per forward pass.
         device: where the models run (``auto``: CUDA when available).
@@ -164,7 +170,9 @@ def localisation_table(
         profile,
         workspace,
         include_ablation=include_ablation,
+        include_study=include_study,
         train_missing=train_missing,
+        engine=engine,
         progress=progress,
     )
     temporal, tf = [], []
@@ -229,7 +237,7 @@ def metric_table(
     Args:
         summary: :func:`summarise_localisation` of one tidy table, one variant per model (for
             the grid with the ablation, select it first, e.g. with
-            ``paperlib.training.tables.select_table_iv``).
+            ``paperlib.experiment.tables.select_table_iv``).
         snr_db: the SNR shown.
         gating: ``true tags`` or ``predicted tags`` for the temporal table; ``None`` for T-F.
         metrics: the metric columns and their order (default: every metric present, in the
@@ -257,7 +265,7 @@ def metric_table(
         models = sorted(set(rows.loc[duplicated, "model"]))
         raise LocalisationError(
             f"several variants of {', '.join(models)} in the summary: select one per model "
-            "first (e.g. paperlib.training.tables.select_table_iv)"
+            "first (e.g. paperlib.experiment.tables.select_table_iv)"
         )
     first_seen = {m: i for i, m in enumerate(dict.fromkeys(rows["model"]))}
     order = sorted(

@@ -6,7 +6,7 @@ target is the ideal binary mask: a bin belongs to the events where the event mag
 5 dB of the background or above, ``20 log10(|E| / |B|) > -5``. :func:`ideal_mask` computes it in
 the model's grid: both tracks go through the feature extractor (:func:`~paperlib.data.features.
 logmel`: magnitude, 64 mel bands, natural log) and the model's input pooling
-(:func:`~paperlib.training.data.pool_input`, averaging log-mels over groups of frames and bins),
+(:func:`~paperlib.run.features.pool_input`, averaging log-mels over groups of frames and bins),
 and the rule is applied to the pooled log-mels. :func:`class_mask` keeps the bins of one
 class's events (frames whose centre lies in an event of the class).
 
@@ -30,7 +30,7 @@ from paperlib.data.features import frame_centres_s, logmel
 from paperlib.data.render import track_path
 from paperlib.localisation.errors import LocalisationError
 from paperlib.localisation.events import Event
-from paperlib.training.data import pool_input
+from paperlib.run import pool_input
 
 __all__ = [
     "KONG_THRESHOLD_DB",

@@ -1,4 +1,5 @@
-"""The five models of the paper (Table IV) behind one constructor, and checkpoint I/O.
+"""The five models of the paper (Table IV) and the variant ``2APAE-local`` behind one
+constructor, and checkpoint I/O.
 
 Chapter 2 of the book (``chapters/02_model.ipynb``) walks through them::
 
@@ -12,7 +13,13 @@ Every model takes (B, T, F) and returns a dict with at least ``clip_probs`` (B, 
 """
 
 from paperlib.models.checkpoint import CheckpointError, load_model, read_checkpoint, save_model
-from paperlib.models.registry import MODEL_TABLE, ModelEntry, build_model, build_model_from_spec
+from paperlib.models.registry import (
+    MODEL_TABLE,
+    ModelEntry,
+    build_model,
+    build_model_from_spec,
+    has_decoder,
+)
 from paperlib.models.spec import (
     ATTENTION_VARIANTS,
     DECODER_ACTIVATIONS,
@@ -36,6 +43,7 @@ __all__ = [
     "SEDModel",
     "build_model",
     "build_model_from_spec",
+    "has_decoder",
     "load_model",
     "read_checkpoint",
     "save_model",

@@ -12,7 +12,7 @@ from torch import nn
 
 from paperlib.models.baselines import AtrousAP, PooledCNN
 from paperlib.models.blocks import initialise
-from paperlib.models.spec import MODEL_NAMES, ModelSpec, SEDModel
+from paperlib.models.spec import MODEL_NAMES, ModelConfigError, ModelSpec, SEDModel
 from paperlib.models.twostep import TwoStepAPAE
 
 
@@ -24,11 +24,14 @@ class ModelEntry:
         family: ``pooled_cnn`` (VGG-like trunk + global pooling), ``atrous`` or ``twostep``.
         pooling: the global pooling of the ``pooled_cnn`` family (``max``, ``avg``, ``gwrp``).
         description: one line for tables and the book.
+        step2: step 2 of the ``twostep`` family: ``dense`` (the paper's ``Linear(T, T)``) or
+            ``local`` (shift-equivariant, see :class:`~paperlib.models.attention.LocalAttentionStep`).
     """
 
     family: str
     pooling: str | None = None
     description: str = ""
+    step2: str = "dense"
 
 
 MODEL_TABLE: dict[str, ModelEntry] = {
@@ -37,14 +40,35 @@ MODEL_TABLE: dict[str, ModelEntry] = {
     "GWRP": ModelEntry("pooled_cnn", "gwrp", "VGG-like CNN, global weighted rank pooling (0.9998)"),
     "AtrousAP": ModelEntry("atrous", None, "atrous (dilated) CNN, 2-D attention pooling"),
     "2APAE": ModelEntry("twostep", None, "encoder + 2-step attention pooling + decoder (paper)"),
+    "2APAE-local": ModelEntry(
+        "twostep",
+        None,
+        "2APAE with a shift-equivariant step 2 (per-frame attention pooling, Conv1d k=3)",
+        step2="local",
+    ),
 }
 assert tuple(MODEL_TABLE) == MODEL_NAMES
 
 _FAMILIES: dict[str, Callable[[ModelSpec, ModelEntry], SEDModel]] = {
     "pooled_cnn": lambda spec, entry: PooledCNN(spec, pooling=str(entry.pooling)),
     "atrous": lambda spec, entry: AtrousAP(spec),
-    "twostep": lambda spec, entry: TwoStepAPAE(spec),
+    "twostep": lambda spec, entry: TwoStepAPAE(spec, step2=entry.step2),
 }
+
+
+def has_decoder(name: str) -> bool:
+    """Whether model ``name`` has the decoder, hence the α-weighted reconstruction loss and
+    the decoder/attention switches (the ``twostep`` family: ``2APAE`` and ``2APAE-local``).
+
+    Raises:
+        ModelConfigError: an unknown name (the valid names are listed).
+    """
+    entry = MODEL_TABLE.get(name)
+    if entry is None:
+        raise ModelConfigError(
+            f"unknown model name {name!r}; valid names: {', '.join(MODEL_NAMES)}"
+        )
+    return entry.family == "twostep"
 
 
 def build_model_from_spec(spec: ModelSpec) -> nn.Module:

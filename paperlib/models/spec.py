@@ -15,8 +15,10 @@ from typing import Any
 import torch
 from torch import nn
 
-MODEL_NAMES: tuple[str, ...] = ("GMP", "GAP", "GWRP", "AtrousAP", "2APAE")
-"""The five models of the paper's Table IV, in the paper's order of baselines then 2APAE."""
+MODEL_NAMES: tuple[str, ...] = ("GMP", "GAP", "GWRP", "AtrousAP", "2APAE", "2APAE-local")
+"""Every model the registry builds: the five of the paper's Table IV, in the paper's order of
+baselines then 2APAE, then the project's variant ``2APAE-local`` (a shift-equivariant step 2).
+Which models a grid trains is the profile's ``grid.models``, not this tuple."""
 
 DECODER_ACTIVATIONS: tuple[str, ...] = ("relu", "linear")
 """Last activation of the 2APAE decoder: ``relu`` (paper and authors' code) or ``linear``."""

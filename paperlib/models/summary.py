@@ -7,10 +7,10 @@ arithmetic, instant even at paper size); a built model is run for real on one ze
 
 Counting rules (per clip, forward pass): a multiply-accumulate (MAC) is 2 FLOPs.
 
-- ``Conv2d``: MACs = output elements x (C_in / groups) x k_h x k_w; + 1 FLOP per output
-  element for a bias.
+- ``Conv2d`` / ``Conv1d``: MACs = output elements x (C_in / groups) x kernel elements (k_h x k_w,
+  or k); + 1 FLOP per output element for a bias.
 - ``Linear``: MACs = output elements x in_features; + 1 FLOP per output element for a bias.
-- ``BatchNorm2d``: 2 FLOPs per element (scale and shift, inference form).
+- ``BatchNorm2d`` / ``BatchNorm1d``: 2 FLOPs per element (scale and shift, inference form).
 - ``AvgPool2d``: k x k FLOPs per output element (k*k - 1 additions and a division).
 - ``ReLU``: 1 FLOP per element.
 
@@ -21,6 +21,7 @@ the forward FLOPs, the usual rule of thumb (used by ``benchmarks/bench_models.py
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -80,14 +81,13 @@ def _first_tensor(output: Any) -> torch.Tensor:
 def layer_cost(module: nn.Module, inputs: tuple[Any, ...], output: torch.Tensor) -> tuple[int, int]:
     """(MACs, FLOPs) of one leaf module's call, for the whole batch (see the module docstring)."""
     n_out = output.numel()
-    if isinstance(module, nn.Conv2d):
-        k_h, k_w = module.kernel_size
-        macs = n_out * (module.in_channels // module.groups) * k_h * k_w
+    if isinstance(module, (nn.Conv1d, nn.Conv2d)):
+        macs = n_out * (module.in_channels // module.groups) * math.prod(module.kernel_size)
         return macs, 2 * macs + (n_out if module.bias is not None else 0)
     if isinstance(module, nn.Linear):
         macs = n_out * module.in_features
         return macs, 2 * macs + (n_out if module.bias is not None else 0)
-    if isinstance(module, nn.BatchNorm2d):
+    if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
         return 0, 2 * n_out
     if isinstance(module, nn.AvgPool2d):
         k = module.kernel_size

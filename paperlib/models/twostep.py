@@ -1,4 +1,7 @@
-"""2APAE: shared encoder + two-step attention pooling + decoder (paper Fig. 2, Tables I-III)."""
+"""2APAE: shared encoder + two-step attention pooling + decoder (paper Fig. 2, Tables I-III).
+
+The same class builds ``2APAE-local`` (``step2="local"``, a shift-equivariant step 2).
+"""
 
 from __future__ import annotations
 
@@ -26,15 +29,27 @@ class TwoStepAPAE(SEDModel):
     - ``step1_output`` (B, K, T);
     - ``step2_weights`` (B, K, T): step-2 attention, sums to 1 over T;
     - ``step2_output`` (B, K): unclamped step-2 output;
-    - ``reconstruction`` (B, T, F): decoder output.
+    - ``reconstruction`` (B, T, F): decoder output;
+    - with ``step2="local"`` also ``step2_classification`` (B, K, T), the per-frame
+      classification of the local step 2.
+
+    Args:
+        spec: the model's spec.
+        step2: ``dense`` (the paper's, model ``2APAE``) or ``local`` (model ``2APAE-local``:
+            step 2 computed frame by frame, so its weights are a real time axis; see
+            :class:`~paperlib.models.attention.LocalAttentionStep`). The registry sets it.
     """
 
-    def __init__(self, spec: ModelSpec) -> None:
+    def __init__(self, spec: ModelSpec, *, step2: str = "dense") -> None:
         super().__init__(spec)
         self.encoder = Encoder(tuple(spec.channels(c) for c in ENCODER_CHANNELS))
         self.class_conv = ClassConv(self.encoder.out_channels, spec.num_classes)
         self.attention = TwoStepAttention(
-            time_steps=spec.time_steps, mel_bins=spec.mel_bins, variant=spec.attention
+            time_steps=spec.time_steps,
+            mel_bins=spec.mel_bins,
+            variant=spec.attention,
+            step2=step2,
+            num_classes=spec.num_classes,
         )
         self.decoder = Decoder(
             self.encoder.out_channels,

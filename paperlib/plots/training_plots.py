@@ -98,7 +98,7 @@ def plot_validation_curves(
     Args:
         logs: the runs' ``log.csv`` rows stacked, with columns ``model, snr_db, step,
             val_micro_ap`` (one run per model and SNR).
-        chance: rows ``snr_db, chance`` (:func:`paperlib.training.evidence.chance_table`),
+        chance: rows ``snr_db, chance`` (:func:`paperlib.experiment.evidence.chance_table`),
             drawn as a dashed line, and ``factor`` × chance as a dotted one (the learning bar).
         factor: the multiple of chance a model must reach.
         title: figure title.

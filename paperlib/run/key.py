@@ -7,8 +7,8 @@ do not (device, thread count, data settings that leave the feature file unchange
 grid and a chapter that ask for the same cell share one run directory, and features remade
 from changed sources give a new run instead of the old run's numbers.
 
-The feature file's hash comes from :func:`paperlib.fingerprint.cached_sha256`: computed from
-the bytes once (the data pipeline does it right after writing the file) and reused while the
+The feature file's hash comes from :func:`paperlib.run.features.features_sha256`
+(:func:`paperlib.fingerprint.cached_sha256` of a checked file): computed from the bytes once (the data pipeline does it right after writing the file) and reused while the
 file's size, modification time and inode are unchanged; any rewrite of the file rehashes it.
 It is the same SHA-256 that ``sha256sum`` prints and that ``provenance.json`` records. (A hash
 attribute stored inside the HDF5 file was considered and not used: it cannot be checked
@@ -25,7 +25,7 @@ from typing import Any
 from paperlib import paths
 from paperlib.config import Profile, config_hash, to_dict
 
-__all__ = ["RunKey", "run_key"]
+__all__ = ["MODEL_WITH_DECODER", "RunKey", "run_key"]
 
 MODEL_WITH_DECODER = "2APAE"
 """The only model with a reconstruction loss, α and decoder/attention variants."""
@@ -45,6 +45,9 @@ class RunKey:
         train: the training settings that affect the numbers.
         features_sha256: SHA-256 of the feature file's bytes (everything the data stages made
             it from: sources, plan, rendering, features).
+        onsets: the mixing recipe's event placement (``data.onsets``: ``fixed``, the paper's
+            three slots, or ``random``). Left out of the hash when ``fixed``, so the runs made
+            before the setting existed keep their ids.
     """
 
     model: str
@@ -58,15 +61,24 @@ class RunKey:
     mel_pool: int
     train: dict[str, Any]
     features_sha256: str
+    onsets: str = "fixed"
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The fields that name the run (``onsets`` only when it is not ``fixed``)."""
+        values = dataclasses.asdict(self)
+        if values["onsets"] == "fixed":
+            del values["onsets"]
+        return values
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> RunKey:
         """The key stored in a run's ``config.yaml`` (fields of older versions are ignored; a
-        field they lack, such as ``features_sha256``, reads as ``""``)."""
-        return cls(**{f.name: values.get(f.name, "") for f in dataclasses.fields(cls)})
+        field they lack reads as its default, or ``""`` as ``features_sha256`` does)."""
+        fields = {
+            f.name: values.get(f.name, "" if f.default is dataclasses.MISSING else f.default)
+            for f in dataclasses.fields(cls)
+        }
+        return cls(**fields)
 
     @property
     def run_id(self) -> str:
@@ -97,6 +109,7 @@ def run_key(
     alpha: float | None = None,
     decoder_activation: str | None = None,
     seed: int | None = None,
+    onsets: str = "fixed",
 ) -> RunKey:
     """The :class:`RunKey` of one cell of ``profile``.
 
@@ -105,13 +118,16 @@ def run_key(
         model: model name.
         snr_db, fold: the feature file's SNR and the held-out fold.
         features_sha256: SHA-256 of the feature file
-            (:func:`paperlib.fingerprint.cached_sha256`).
+            (:func:`paperlib.run.features.features_sha256`).
         alpha: 2APAE reconstruction weight; default ``profile.train.alpha``. Forced to 0.0 for
-            the baselines (they have no decoder).
+            the models without a decoder (``paperlib.models.has_decoder``).
         decoder_activation: 2APAE last decoder activation; default the profile's.
         seed: override ``profile.train.seed`` (as ``train_run(seed=...)``).
+        onsets: the recipe of the feature file (``fixed`` or ``random``).
     """
-    has_decoder = model == MODEL_WITH_DECODER
+    from paperlib.models import has_decoder as model_has_decoder  # torch only when called
+
+    has_decoder = model_has_decoder(model)  # 2APAE and 2APAE-local
     defaults = type(profile.model)()
     train = {k: v for k, v in to_dict(profile.train).items() if k not in _TRAIN_KEYS_IGNORED}
     run_alpha = float(profile.train.alpha if alpha is None else alpha) if has_decoder else 0.0
@@ -134,4 +150,5 @@ def run_key(
         mel_pool=int(profile.model.mel_pool),
         train=train,
         features_sha256=str(features_sha256),
+        onsets=str(onsets),
     )

@@ -12,7 +12,8 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
-from paperlib.training.runs import MODEL_WITH_DECODER
+from paperlib.data.classes import CLASSES
+from paperlib.run.key import MODEL_WITH_DECODER
 
 __all__ = [
     "BASELINES",
@@ -44,16 +45,18 @@ def paper_results() -> pd.DataFrame:
 
 
 def summarise_over_folds(results: pd.DataFrame) -> pd.DataFrame:
-    """Mean, std and number of folds per model × α × decoder × SNR × metric.
+    """Mean, std and number of folds per model × α × decoder × recipe × SNR × metric.
 
     Args:
         results: our tidy results (``run_grid``'s table).
 
     Returns:
-        Columns ``model, alpha, decoder_activation, snr_db, metric, mean, std, n_folds``;
-        ``std`` is the sample std (NaN with a single fold).
+        Columns ``model, alpha, decoder_activation, onsets, snr_db, metric, mean, std,
+        n_folds`` (``onsets`` only when ``results`` has it); ``std`` is the sample std (NaN
+        with a single fold).
     """
-    keys = ["model", "alpha", "decoder_activation", "snr_db", "metric"]
+    recipe = ["onsets"] if "onsets" in results.columns else []
+    keys = ["model", "alpha", "decoder_activation", *recipe, "snr_db", "metric"]
     grouped = results.groupby(keys, dropna=False)["value"]
     out = grouped.agg(mean="mean", std="std", n_folds="count").reset_index()
     return out
@@ -154,19 +157,22 @@ def per_class_matrix(per_class: pd.DataFrame, *, snr_db: int) -> pd.DataFrame:
     sel = per_class[per_class["snr_db"] == snr_db]
     matrix = sel.groupby(["class", "model"])["ap"].mean().unstack("model")
     order = [m for m in (*BASELINES, MODEL_WITH_DECODER) if m in matrix.columns]
-    from paperlib.data.classes import CLASSES
-
     rows = [c for c in CLASSES if c in matrix.index] + [c for c in matrix.index if c not in CLASSES]
     return matrix.loc[rows, order]
 
 
 def select_table_iv(frame: pd.DataFrame, *, alpha: float, decoder: str = "relu") -> pd.DataFrame:
-    """Rows of the Table IV variant: every baseline, and 2APAE with ``alpha`` and ``decoder``.
+    """Rows of the Table IV variant: every baseline, and 2APAE with ``alpha`` and ``decoder``,
+    in the paper's recipe (``onsets`` fixed; tables without that column are of that recipe).
 
-    Works on any of our tidy tables (results, per-class AP, fold summaries).
+    Works on any of our tidy tables (results, per-class AP, fold summaries). Models the paper
+    does not have (``2APAE-local``) are left out.
     """
     is_2apae = frame["model"] == MODEL_WITH_DECODER
     keep = ~is_2apae | (
         np.isclose(frame["alpha"].astype(float), alpha) & (frame["decoder_activation"] == decoder)
     )
+    keep &= frame["model"].isin((*BASELINES, MODEL_WITH_DECODER))
+    if "onsets" in frame.columns:
+        keep &= frame["onsets"] == "fixed"
     return frame[keep]

@@ -1,4 +1,4 @@
-"""Reading one cross-validation split from a feature file (HDF5 contract in the common brief).
+"""Reading one cross-validation split from a feature file, and the file's one hash.
 
 The feature file holds raw log-mel features of every clip of one SNR, the fold of each clip
 and, for each fold k present, ``stats/fold{k}/mean|std``: per-mel-bin statistics over the
@@ -15,6 +15,7 @@ import h5py
 import numpy as np
 
 from paperlib import paths
+from paperlib.fingerprint import cached_sha256
 
 __all__ = [
     "FeatureFileError",
@@ -22,6 +23,7 @@ __all__ = [
     "MissingFeaturesError",
     "Split",
     "feature_path_for_snr",
+    "features_sha256",
     "load_split",
     "open_feature_file",
     "pool_input",
@@ -163,6 +165,21 @@ def open_feature_file(path: Path) -> h5py.File:
             "while being written; delete it and prepare the data again"
         )
     return handle
+
+
+def features_sha256(path: Path) -> str:
+    """SHA-256 of a complete feature file: the hash every run key and check uses.
+
+    The file is first opened as :func:`open_feature_file` does (so a missing, unreadable or
+    incomplete file raises its error, naming the file); the hash is then
+    :func:`paperlib.fingerprint.cached_sha256` (computed once per version of the file).
+
+    Raises:
+        MissingFeaturesError, FeatureFileError: as :func:`open_feature_file`.
+    """
+    with open_feature_file(Path(path)):
+        pass
+    return cached_sha256(Path(path))
 
 
 def present_folds(feature_path: Path) -> list[int]:

@@ -11,7 +11,7 @@ Every results table of the book is read against three things computed here from 
   land. An ordering of two models or two α values is stated only when their difference exceeds
   it (:func:`compare_pairs`).
 
-All functions take the tidy results of :func:`paperlib.training.grid.run_grid` (one row per
+All functions take the tidy results of :func:`paperlib.experiment.grid.run_grid` (one row per
 run and metric, with ``seed`` and the ``chance_*`` columns).
 """
 
@@ -22,17 +22,20 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from paperlib.training.runs import MODEL_WITH_DECODER
+from paperlib.experiment.cells import VARIANT_COLUMNS
+from paperlib.run.key import MODEL_WITH_DECODER
 
 __all__ = [
     "LEARNING_FACTOR",
     "PAPER_ORDER",
     "chance_table",
     "compare_pairs",
+    "decoder_orderings",
     "first_seed",
     "learning_statement",
     "learning_table",
     "pair_statement",
+    "paper_orderings",
     "seed_spread",
 ]
 
@@ -47,7 +50,7 @@ PAPER_ORDER: tuple[tuple[str, str], ...] = (
 )
 """The paper's ranking of Table IV as pairs (better, worse): 2APAE > Atrous AP > GWRP > GMP, GAP."""
 
-_CELL = ["model", "snr_db", "fold", "alpha", "decoder_activation"]
+_CELL = list(VARIANT_COLUMNS)
 
 
 def _micro(results: pd.DataFrame) -> pd.DataFrame:
@@ -222,3 +225,82 @@ def pair_statement(verdicts: pd.DataFrame) -> str:
         if counts.get(v, 0)
     ]
     return f"of {len(verdicts)} orderings the paper claims, " + ", ".join(parts)
+
+
+def paper_orderings(
+    summary: pd.DataFrame,
+    paper: pd.DataFrame,
+    *,
+    table: str,
+    snrs: Sequence[int],
+    spread: float,
+    alpha: float | None = None,
+    decoder: str = "relu",
+    metric: str = "micro_ap",
+) -> pd.DataFrame:
+    """The paper's orderings of one table checked against ours at every SNR (chapters 4 and 5).
+
+    Args:
+        summary: our fold means (:func:`paperlib.experiment.tables.summarise_over_folds`);
+            for Table IV only the Table IV variant of 2APAE
+            (:func:`~paperlib.experiment.tables.select_table_iv`).
+        paper: :func:`paperlib.experiment.tables.paper_results`.
+        table: ``IV`` (the models, pairs :data:`PAPER_ORDER`) or ``V`` (2APAE's α values with
+            ``decoder``: ``alpha``, the paper's choice, against every other α we have).
+        snrs: the SNRs to check, in the order of the rows.
+        spread: :func:`compare_pairs`'s spread (from :func:`seed_spread`).
+        alpha: table V only: the α claimed best (the profile's ``train.alpha``).
+        metric: the metric compared.
+
+    Returns:
+        :func:`compare_pairs`'s columns indexed by ``(snr_db, better, worse)``.
+
+    Raises:
+        ValueError: a table other than IV and V, or table V without ``alpha``.
+    """
+    if table not in ("IV", "V"):
+        raise ValueError(f"table must be 'IV' or 'V', got {table!r}")
+    if table == "V" and alpha is None:
+        raise ValueError("table V needs alpha: the α the paper found best (train.alpha)")
+    theirs_all = paper[(paper["table"] == table) & (paper["metric"] == metric)]
+    item = "model" if table == "IV" else "alpha"
+    rows = []
+    for snr in snrs:
+        theirs = theirs_all[theirs_all["snr_db"] == snr].set_index(item)["value"]
+        if table == "IV":
+            ours = table_iv_means(summary, snr, metric=metric)
+            pairs: list[tuple] = list(PAPER_ORDER)
+        else:
+            ours = ablation_means(summary, snr, decoder=decoder, metric=metric)
+            pairs = [(alpha, a) for a in ours.index if a != alpha]
+        rows.append(compare_pairs(ours, pairs, spread, paper=theirs).assign(snr_db=snr))
+    return _indexed(rows)
+
+
+def decoder_orderings(
+    summary: pd.DataFrame, *, snrs: Sequence[int], alpha: float, spread: float
+) -> pd.DataFrame:
+    """2APAE's linear last decoder layer against the ReLU one at ``alpha``, per SNR (Table V).
+
+    Returns:
+        :func:`compare_pairs`'s columns (no paper column: the paper reports the linear decoder
+        in its text only) indexed by ``(snr_db, better, worse)``; SNRs lacking either variant
+        are left out.
+    """
+    rows = []
+    for snr in snrs:
+        relu = ablation_means(summary, snr)
+        linear = ablation_means(summary, snr, decoder="linear")
+        if alpha in linear.index and alpha in relu.index:
+            both = pd.Series({"linear decoder": linear[alpha], "ReLU decoder": relu[alpha]})
+            pairs = [("linear decoder", "ReLU decoder")]
+            rows.append(compare_pairs(both, pairs, spread).assign(snr_db=snr))
+    return _indexed(rows)
+
+
+def _indexed(rows: list[pd.DataFrame]) -> pd.DataFrame:
+    frames = [r for r in rows if not r.empty]
+    if not frames:
+        empty = pd.DataFrame(columns=["snr_db", "better", "worse", "ours", "paper", "verdict"])
+        return empty.set_index(["snr_db", "better", "worse"])
+    return pd.concat(frames, ignore_index=True).set_index(["snr_db", "better", "worse"])

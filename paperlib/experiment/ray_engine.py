@@ -1,18 +1,16 @@
-"""Where the grid's cells run: in this process (``local``) or as tasks on a Ray cluster (``ray``).
+"""The ``ray`` engine: every cell still to do is a task on a `Ray <https://docs.ray.io>`_ cluster.
 
-``local`` is :func:`~paperlib.training.grid.run_grid`'s own loop (one cell after another, or one
-cell per GPU on a multi-GPU machine) and the default. ``ray`` hands every pending cell to
-`Ray <https://docs.ray.io>`_ (the optional extra ``cluster``): a task per cell, asking for one
-GPU when the profile trains on CUDA and ``cpus_per_cell`` CPUs otherwise.
+Ray is the optional extra ``cluster``. A task asks for ``1 / grid.cells_per_gpu`` of a GPU when
+the profile trains on CUDA and ``cpus_per_cell`` CPUs otherwise.
 
 The result cache stays the single source of truth:
 
 * the driver (the process that calls ``run_grid``) looks up every cell's run directory first
   and submits only the cells without a ``metrics.json``;
-* a worker trains its cell with :func:`~paperlib.training.trainer.train_run` straight into the
-  run directory on the shared workspace: every file is written atomically and ``metrics.json``
-  last, and a worker that dies (``kill -9``, a lost node) is retried by Ray
-  (``max_retries``) and resumes from ``state.pt``, its last completed epoch;
+* a worker trains its cell with :func:`~paperlib.run.train_run` straight into the run directory
+  on the shared workspace: every file is written atomically and ``metrics.json`` last, and a
+  worker that dies (``kill -9``, a lost node) is retried by Ray (``max_retries``) and resumes
+  from ``state.pt``, its last completed epoch;
 * the driver reads the finished run directories and writes the tidy tables once, after every
   cell has ended.
 
@@ -20,7 +18,7 @@ So the workspace must be on storage every node of the cluster sees, under the sa
 Lustre, GPFS, ...), and every node needs this package installed (same version) in the Python
 environment its Ray processes run. A cell that fails for a reason of its own (a bad feature file,
 a missing fold) is not retried; the grid waits for the other cells and then raises
-:class:`GridCellError` naming every failed cell.
+:class:`~paperlib.experiment.engine.GridCellError` naming every failed cell.
 """
 
 from __future__ import annotations
@@ -30,36 +28,33 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import torch
 
 from paperlib.config import Profile
+from paperlib.experiment.cache import split_complete
+from paperlib.experiment.cells import Cell, cell_label
+from paperlib.experiment.engine import (
+    EngineError,
+    EngineUnavailableError,
+    GridCellError,
+    WorkspaceNotSharedError,
+)
 from paperlib.progress import progress_bar
-from paperlib.training.data import FeatureFileError, MissingFeaturesError, feature_path_for_snr
-from paperlib.training.runs import run_key
-from paperlib.training.trainer import METRICS_FILE, RunResult, _features_sha, load_run, train_run
-
-if TYPE_CHECKING:
-    from paperlib.training.grid import Cell
+from paperlib.run.result import RunResult, load_run
+from paperlib.run.train import train_run
 
 __all__ = [
     "DEFAULT_MAX_RETRIES",
-    "ENGINES",
+    "TASK_PREFIX",
     "CellResources",
-    "EngineError",
-    "EngineUnavailableError",
-    "GridCellError",
-    "WorkspaceNotSharedError",
-    "cell_label",
+    "RayEngine",
     "cell_resources",
-    "check_engine_options",
     "run_on_ray",
-    "split_complete",
 ]
 
 log = logging.getLogger(__name__)
-
-ENGINES: tuple[str, ...] = ("local", "ray")
-"""Valid values of ``run_grid(engine=...)`` and ``python -m paperlib grid --engine``."""
 
 DEFAULT_MAX_RETRIES = 3
 """How often Ray runs a cell again after its worker process or node died."""
@@ -69,92 +64,41 @@ TASK_PREFIX = "paperlib-cell "
 """Ray task names (and so the worker's process title ``ray::<name>``) start with this."""
 
 
-class EngineError(RuntimeError):
-    """The grid could not be run on the requested engine."""
-
-
-class EngineUnavailableError(EngineError):
-    """The engine's package is not installed (Ray for ``--engine ray``)."""
-
-
-class WorkspaceNotSharedError(EngineError):
-    """A cell finished on a worker but its run directory is not visible to the driver."""
-
-
-class GridCellError(EngineError):
-    """One or more cells failed; the others ran to the end first.
-
-    Attributes:
-        failures: cell label (:func:`cell_label`) -> the exception the cell raised (the
-            original exception of the worker where Ray kept it).
-    """
-
-    def __init__(self, failures: dict[str, BaseException]) -> None:
-        self.failures = dict(failures)
-        lines = [f"  {label}: {type(err).__name__}: {err}" for label, err in failures.items()]
-        super().__init__(
-            f"{len(failures)} grid cell(s) failed (the other cells finished):\n" + "\n".join(lines)
-        )
-
-
-def check_engine_options(
-    engine: str, *, address: str | None = None, cpus_per_cell: float | None = None
-) -> None:
-    """Refuse an unknown engine or options that do not apply to it.
-
-    Raises:
-        ValueError: an engine not in :data:`ENGINES`, ``address``/``cpus_per_cell`` with the
-            ``local`` engine, or ``cpus_per_cell <= 0``.
-    """
-    if engine not in ENGINES:
-        raise ValueError(f"unknown grid engine {engine!r}; valid engines: {', '.join(ENGINES)}")
-    if engine == "local" and (address is not None or cpus_per_cell is not None):
-        raise ValueError(
-            "address and cpus_per_cell apply to the ray engine only; "
-            "pass engine='ray' (--engine ray) or leave them out"
-        )
-    if cpus_per_cell is not None and not cpus_per_cell > 0:
-        raise ValueError(f"cpus_per_cell must be a positive number of CPUs, got {cpus_per_cell!r}")
-
-
-def cell_label(cell: Cell) -> str:
-    """``2APAE snr20 fold1 alpha=0.001 decoder=relu`` (α and decoder only for 2APAE)."""
-    label = f"{cell.model} snr{cell.snr_db} fold{cell.fold}"
-    if cell.alpha is not None:
-        label += f" alpha={cell.alpha:g}"
-    if cell.decoder_activation is not None:
-        label += f" decoder={cell.decoder_activation}"
-    return label
-
-
 @dataclass(frozen=True)
 class CellResources:
     """What one Ray task asks for and where it trains.
 
     Attributes:
         num_cpus: CPUs reserved for the task (also its torch thread count, at least 1).
-        num_gpus: 1 for a CUDA profile, else 0.
+        num_gpus: ``1 / cells_per_gpu`` for a CUDA profile, else 0.
         device: the ``train_run(device=...)`` of the task: ``cuda`` (the GPU Ray gave it,
             always ``cuda:0`` inside the task) or ``cpu``.
     """
 
     num_cpus: float
-    num_gpus: int
+    num_gpus: float
     device: str
 
 
 def cell_resources(
-    train_device: str, cluster_gpus: float, cpus_per_cell: float | None = None
+    train_device: str,
+    cluster_gpus: float,
+    cpus_per_cell: float | None = None,
+    cells_per_gpu: int = 1,
 ) -> CellResources:
     """The resources of a cell for ``profile.train.device`` on a cluster with ``cluster_gpus``.
 
-    ``cpu`` trains on CPUs; ``cuda``/``cuda:N`` asks for one GPU; ``auto`` asks for one GPU when
-    the cluster has any, else trains on CPUs.
+    ``cpu`` trains on CPUs; ``cuda``/``cuda:N`` asks for ``1 / cells_per_gpu`` of a GPU (Ray's
+    fractional GPUs: that many cells share one GPU); ``auto`` does so when the cluster has any
+    GPU, else trains on CPUs.
 
     Raises:
         EngineError: the profile trains on CUDA and the cluster has no GPU (the tasks would wait
             forever).
+        ValueError: ``cells_per_gpu < 1``.
     """
+    if cells_per_gpu < 1:
+        raise ValueError(f"cells_per_gpu must be an integer >= 1, got {cells_per_gpu!r}")
     cpus = 1.0 if cpus_per_cell is None else float(cpus_per_cell)
     wants_gpu = train_device.startswith("cuda") or (train_device == "auto" and cluster_gpus >= 1)
     if wants_gpu and cluster_gpus < 1:
@@ -162,40 +106,15 @@ def cell_resources(
             f"train.device is {train_device!r} but the Ray cluster has no GPU; "
             "add GPU nodes or set train.device=cpu"
         )
-    return CellResources(cpus, 1 if wants_gpu else 0, "cuda" if wants_gpu else "cpu")
-
-
-def split_complete(
-    profile: Profile, workspace: Path, cells: Sequence[Cell]
-) -> tuple[dict[Cell, RunResult], list[Cell]]:
-    """``(complete, pending)``: cells whose run directory holds ``metrics.json`` and the rest.
-
-    A cell whose key cannot be computed here (its feature file is missing or broken) counts
-    as pending: its worker raises the trainer's own error, which names the file.
-    """
-    complete: dict[Cell, RunResult] = {}
-    pending: list[Cell] = []
-    for cell in cells:
-        try:
-            feature_path = feature_path_for_snr(workspace, cell.snr_db)
-            key = run_key(profile, features_sha256=_features_sha(feature_path), **cell.kwargs())
-        except (MissingFeaturesError, FeatureFileError):
-            pending.append(cell)
-            continue
-        run_dir = key.run_dir(workspace)
-        if (run_dir / METRICS_FILE).is_file():
-            complete[cell] = load_run(run_dir)
-        else:
-            pending.append(cell)
-    return complete, pending
+    return CellResources(
+        cpus, 1 / cells_per_gpu if wants_gpu else 0, "cuda" if wants_gpu else "cpu"
+    )
 
 
 def _train_cell(
     profile: Profile, workspace: str, cell_kwargs: dict[str, Any], device: str, threads: int
 ) -> tuple[str, str]:
     """Body of one Ray task: train (or resume) the cell; ``(run directory, host name)``."""
-    import torch
-
     if profile.train.num_threads == 0:
         torch.set_num_threads(threads)
     result = train_run(profile, Path(workspace), device=device, progress=False, **cell_kwargs)
@@ -203,6 +122,7 @@ def _train_cell(
 
 
 def _import_ray() -> Any:
+    """Ray, imported only when the ray engine runs (an optional, heavy dependency)."""
     try:
         import ray
     except ImportError as error:
@@ -244,6 +164,35 @@ def _collect(
     return finished, failures
 
 
+def _submit(
+    ray: Any, profile: Profile, workspace: Path, pending: Sequence[Cell], *,
+    cpus_per_cell: float | None, max_retries: int, progress: bool, n_done: int,
+) -> tuple[dict[Cell, Path], dict[str, BaseException]]:  # fmt: skip
+    res = cell_resources(
+        profile.train.device, ray.cluster_resources().get("GPU", 0.0), cpus_per_cell,
+        profile.grid.cells_per_gpu,
+    )  # fmt: skip
+    task = ray.remote(_train_cell)
+    log.info(
+        "%d of %d cells complete in the cache; submitting %d to ray (%g CPU, %g GPU "
+        "each): %s", n_done, n_done + len(pending), len(pending), res.num_cpus, res.num_gpus,
+        "; ".join(cell_label(c) for c in pending),
+    )  # fmt: skip
+    refs = {
+        task.options(
+            name=TASK_PREFIX + cell_label(cell),
+            num_cpus=res.num_cpus,
+            num_gpus=res.num_gpus,
+            max_retries=max_retries,
+            retry_exceptions=False,
+        ).remote(
+            profile, str(workspace), cell.kwargs(), res.device, max(1, int(res.num_cpus))
+        ): cell
+        for cell in pending
+    }
+    return _collect(ray, refs, progress)
+
+
 def run_on_ray(
     profile: Profile,
     workspace: Path,
@@ -259,7 +208,7 @@ def run_on_ray(
     Args:
         profile: the grid's profile (sent to every task).
         workspace: the profile's workspace, on storage every node sees under this path.
-        cells: the grid's cells (:func:`~paperlib.training.grid.grid_cells`).
+        cells: the grid's cells (:func:`~paperlib.experiment.cells.grid_cells`).
         address: ``None`` starts a local Ray instance for this call; ``auto`` joins the cluster
             running on this machine; ``HOST:PORT`` (the head's GCS address) or ``ray://...``
             joins that one. A Ray session already open in this process is used as it is.
@@ -269,7 +218,7 @@ def run_on_ray(
         progress: a progress bar over the cells.
 
     Returns:
-        One :class:`~paperlib.training.trainer.RunResult` per cell, in the order of ``cells``.
+        One :class:`~paperlib.run.RunResult` per cell, in the order of ``cells``.
 
     Raises:
         EngineUnavailableError: Ray is not installed.
@@ -281,36 +230,17 @@ def run_on_ray(
     ray = _import_ray()
     workspace = Path(workspace).resolve()
     complete, pending = split_complete(profile, workspace, cells)
-    started_here = False
     finished: dict[Cell, Path] = {}
     failures: dict[str, BaseException] = {}
     if pending:
-        if not ray.is_initialized():
+        started_here = not ray.is_initialized()
+        if started_here:
             ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
-            started_here = True
         try:
-            res = cell_resources(
-                profile.train.device, ray.cluster_resources().get("GPU", 0.0), cpus_per_cell
-            )
-            task = ray.remote(_train_cell)
-            log.info(
-                "%d of %d cells complete in the cache; submitting %d to ray (%g CPU, %d GPU "
-                "each): %s", len(complete), len(cells), len(pending), res.num_cpus, res.num_gpus,
-                "; ".join(cell_label(c) for c in pending),
+            finished, failures = _submit(
+                ray, profile, workspace, pending, cpus_per_cell=cpus_per_cell,
+                max_retries=max_retries, progress=progress, n_done=len(complete),
             )  # fmt: skip
-            refs = {
-                task.options(
-                    name=TASK_PREFIX + cell_label(cell),
-                    num_cpus=res.num_cpus,
-                    num_gpus=res.num_gpus,
-                    max_retries=max_retries,
-                    retry_exceptions=False,
-                ).remote(
-                    profile, str(workspace), cell.kwargs(), res.device, max(1, int(res.num_cpus))
-                ): cell
-                for cell in pending
-            }
-            finished, failures = _collect(ray, refs, progress)
         finally:
             if started_here:
                 ray.shutdown()
@@ -330,3 +260,23 @@ def run_on_ray(
                 "of the cluster sees under the same path"
             ) from None
     return results
+
+
+@dataclass(frozen=True)
+class RayEngine:
+    """The ``ray`` engine (:func:`run_on_ray` with the options of ``run_grid``)."""
+
+    address: str | None = None
+    cpus_per_cell: float | None = None
+    max_retries: int = DEFAULT_MAX_RETRIES
+    name: str = "ray"
+
+    def run(
+        self, profile: Profile, workspace: Path, cells: Sequence[Cell], *, progress: bool,
+        wait: bool,
+    ) -> list[RunResult]:  # fmt: skip
+        """``wait`` does not apply: a Ray worker always waits for a run another one trains."""
+        return run_on_ray(
+            profile, workspace, cells, address=self.address, cpus_per_cell=self.cpus_per_cell,
+            max_retries=self.max_retries, progress=progress,
+        )  # fmt: skip

@@ -1,12 +1,21 @@
-"""``python -m paperlib train`` (one run) and ``python -m paperlib grid`` (the whole grid)."""
+"""``python -m paperlib train`` (one run) and ``python -m paperlib grid`` (the whole grid).
+
+The handlers import the library when they run, not this module: ``python -m paperlib --help``
+builds every sub-command's parser and must not wait for torch.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
+from paperlib import paths
 from paperlib.config import Profile, load_profile_with_overrides
+
+ENGINE_NAMES = "local, serial, processes, gpus, ray"
+"""``--engine`` values as the help shows them (``paperlib.experiment.engine.ENGINES``)."""
 
 
 def _profile(args: argparse.Namespace) -> Profile:
@@ -14,8 +23,6 @@ def _profile(args: argparse.Namespace) -> Profile:
 
 
 def _workspace(profile: Profile, args: argparse.Namespace) -> Path:
-    from paperlib import paths
-
     return Path(args.workspace) if args.workspace else paths.workspace_dir(profile.name)
 
 
@@ -26,14 +33,13 @@ def _prepare(profile: Profile, workspace: Path, progress: bool) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from paperlib.training.trainer import train_run
+    from paperlib.atomic import json_safe
+    from paperlib.run import feature_path_for_snr, train_run
 
     profile = _profile(args)
     workspace = _workspace(profile, args)
     if args.features is None and args.prepare:
         if args.snr not in profile.data.snrs:
-            from paperlib.training.data import feature_path_for_snr
-
             feature_path_for_snr(workspace, args.snr)  # raises if no features for this SNR
         else:
             _prepare(profile, workspace, not args.no_progress)
@@ -51,20 +57,15 @@ def _train(args: argparse.Namespace) -> int:
         wait=args.wait,
     )
     summary = {k: result.metrics[k] for k in ("micro_ap", "macro_ap", "roc_auc", "best_epoch")}
-    from paperlib.atomic import json_safe  # strict JSON: NaN is null
-
-    print(
+    print(  # strict JSON: NaN is null
         json.dumps(json_safe({"run_id": result.run_id, "run_dir": str(result.run_dir), **summary}))
     )
     return 0
 
 
 def _grid(args: argparse.Namespace) -> int:
-    import sys
-
-    from paperlib import paths
-    from paperlib.training.engines import EngineError, GridCellError, check_engine_options
-    from paperlib.training.grid import run_grid
+    from paperlib.experiment.engine import EngineError, GridCellError, check_engine_options
+    from paperlib.experiment.grid import run_grid
 
     check_engine_options(args.engine, address=args.address, cpus_per_cell=args.cpus_per_cell)
     profile = _profile(args)
@@ -125,7 +126,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train`` and ``grid`` sub-commands."""
     train = subparsers.add_parser("train", help="train and evaluate one model on one SNR/fold")
     _common(train)
-    train.add_argument("--model", required=True, help="GMP, GAP, GWRP, AtrousAP or 2APAE")
+    train.add_argument(
+        "--model", required=True, help="GMP, GAP, GWRP, AtrousAP, 2APAE or 2APAE-local"
+    )
     train.add_argument("--snr", type=int, required=True, help="SNR in dB (its features)")
     train.add_argument("--fold", type=int, required=True, help="held-out validation fold")
     train.add_argument("--alpha", type=float, default=None, help="2APAE MSE weight")
@@ -150,8 +153,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     grid.add_argument(
         "--engine",
         default="local",
-        help="where the cells run: local (this machine, default) or ray (a Ray cluster; "
-        "needs the 'cluster' extra)",
+        help=f"where the cells run ({ENGINE_NAMES}): local (this machine, default: "
+        "serial, processes or gpus as the machine and grid.workers/grid.cells_per_gpu say) "
+        "or ray (a Ray cluster; needs the 'cluster' extra)",
     )
     grid.add_argument(
         "--address",

@@ -1,6 +1,6 @@
 """The arithmetic of training and scoring: ``train.precision`` = ``fp32``, ``tf32`` or ``bf16``.
 
-One helper, :class:`Precision`, drives both the trainer and :func:`~paperlib.training.predict`:
+One helper, :class:`Precision`, drives both the trainer and :func:`~paperlib.run.recipe.predict`:
 
 ``fp32``
     Plain float32 everywhere, as the authors trained (the ``paper`` profile's setting). On

@@ -1,4 +1,8 @@
-"""Small synthetic feature files in the exact feature-file schema, for tests and benchmarks.
+"""Test support: small synthetic feature files in the exact feature-file schema, and a tiny profile.
+
+Used by the tests and by ``benchmarks/bench_grid_engines.py`` (as ``tests.synthetic_workspace``);
+the package does not ship it. The defaults and attributes are the library's own constants
+(:mod:`paperlib.data.features`, :mod:`paperlib.data.audio`, :mod:`paperlib.data.classes`).
 
 Each clip holds ``events_per_clip`` events; an event of class k adds a bump of
 ``signal`` to mel bins ``k * F // K`` .. ``+2`` over a third of the clip, on top of Gaussian
@@ -12,10 +16,14 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import yaml
 
 from paperlib import atomic
+from paperlib.data.audio import SAMPLE_RATE
+from paperlib.data.classes import CLASSES, NUM_CLASSES
+from paperlib.data.features import FMAX, FMIN, HOP, N_FFT, N_FRAMES, N_MELS
 
-__all__ = ["write_synthetic_features"]
+__all__ = ["write_synthetic_features", "write_tiny_profile"]
 
 
 def write_synthetic_features(
@@ -23,9 +31,9 @@ def write_synthetic_features(
     *,
     clips_per_fold: int = 8,
     folds: tuple[int, ...] = (1, 2, 3, 4),
-    time_steps: int = 311,
-    mel_bins: int = 64,
-    num_classes: int = 41,
+    time_steps: int = N_FRAMES,
+    mel_bins: int = N_MELS,
+    num_classes: int = NUM_CLASSES,
     events_per_clip: int = 3,
     signal: float = 3.0,
     snr_db: int = 20,
@@ -45,8 +53,6 @@ def write_synthetic_features(
         seed: random seed.
         complete: write the ``complete`` attribute (False imitates an interrupted write).
     """
-    from paperlib.data.classes import CLASSES
-
     rng = np.random.default_rng(seed)
     n = clips_per_fold * len(folds)
     features = rng.normal(-5.0, 1.0, size=(n, time_steps, mel_bins)).astype(np.float32)
@@ -78,12 +84,12 @@ def write_synthetic_features(
         attrs = {
             "snr_db": snr_db,
             "classes": list(CLASSES[:num_classes]) if num_classes <= len(CLASSES) else [],
-            "sample_rate": 32000,
-            "n_fft": 2048,
-            "hop_length": 1024,
+            "sample_rate": SAMPLE_RATE,
+            "n_fft": N_FFT,
+            "hop_length": HOP,
             "n_mels": mel_bins,
-            "fmin": 50,
-            "fmax": 16000,
+            "fmin": FMIN,
+            "fmax": FMAX,
             "plan_sha256": f"synthetic-{seed}-{n}",
             "paperlib_version": "synthetic",
         }
@@ -95,8 +101,6 @@ def write_synthetic_features(
 
 def write_tiny_profile(path: Path, *, name: str = "tiny", **train: object) -> Path:
     """Write a profile YAML for tests: a tiny model, CPU, few epochs (``train`` overrides)."""
-    import yaml
-
     settings = {"epochs": 3, "batch_size": 8, "device": "cpu", "seed": 0, **train}
     profile = {
         "name": name,
