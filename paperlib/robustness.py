@@ -107,7 +107,7 @@ def shift_test(
         shifts_s: shifts in seconds; each becomes :func:`seconds_to_frames` frames.
         frame_hop_s: seconds per model frame (default :func:`frame_hop_s` of the pooling that
             gives ``x``'s T frames).
-        batch_size, device: as :func:`paperlib.training.trainer.predict`.
+        batch_size, device: as :func:`paperlib.run.predict`.
 
     Returns:
         One row per shift: ``shift_s``, ``shift_frames``, ``micro_ap``, ``macro_ap``
@@ -116,7 +116,7 @@ def shift_test(
     Raises:
         ValueError: ``x`` not (N, T, F), labels of another number of clips, or a bad hop.
     """
-    from paperlib.training.trainer import predict
+    from paperlib.run import predict
 
     x = np.asarray(x, dtype=np.float32)
     if x.ndim != 3 or np.shape(y)[:1] != x.shape[:1]:
@@ -156,11 +156,12 @@ def _identity(run) -> dict:
         "fold": key.fold,
         "seed": (key.train or {}).get("seed"),
         "alpha": key.alpha,
+        "onsets": getattr(key, "onsets", "fixed"),
     }
 
 
 def _runs(runs: Iterable) -> list:
-    from paperlib.training.trainer import RunResult, load_run
+    from paperlib.run import RunResult, load_run
 
     return [r if isinstance(r, RunResult) else load_run(Path(r)) for r in runs]
 
@@ -176,15 +177,15 @@ def shift_test_runs(
     """:func:`shift_test` of finished runs on their held-out folds, as one tidy table.
 
     Args:
-        runs: :class:`~paperlib.training.trainer.RunResult` objects or run directories.
+        runs: :class:`~paperlib.run.RunResult` objects or run directories.
         workspace: the workspace holding the runs' data (checked against each run's features).
         shifts_s: shifts in seconds (frames at each run's own ``time_pool``).
         batch_size: clips per forward pass.
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda[:N]``.
 
     Returns:
-        Columns ``run_id, model, snr_db, fold, seed, alpha, shift_s, shift_frames, micro_ap,
-        macro_ap, chance`` (``chance``: the fold's audio-blind micro-AP,
+        Columns ``run_id, model, snr_db, fold, seed, alpha, onsets, shift_s, shift_frames,
+        micro_ap, macro_ap, chance`` (``chance``: the fold's audio-blind micro-AP,
         :func:`paperlib.metrics.chance_levels`), one row per run × shift.
 
     Raises:
@@ -192,7 +193,7 @@ def shift_test_runs(
     """
     from paperlib.localisation.run import fold_data
     from paperlib.models import load_model
-    from paperlib.training.trainer import resolve_device
+    from paperlib.run import resolve_device
 
     frames = []
     for run in _runs(runs):
@@ -216,7 +217,7 @@ def shift_test_runs(
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
-_IDENTITY = ("run_id", "model", "snr_db", "fold", "seed", "alpha")
+_IDENTITY = ("run_id", "model", "snr_db", "fold", "seed", "alpha", "onsets")
 
 
 def _step(model: nn.Module, step: str) -> nn.Module:
@@ -364,7 +365,7 @@ def attention_statistics(
     run's resolution) and :func:`step2_concentration`.
 
     Returns:
-        Columns ``run_id, model, snr_db, fold, seed, alpha``, ``n_pairs``, ``mean_ratio``,
+        Columns ``run_id, model, snr_db, fold, seed, alpha, onsets``, ``n_pairs``, ``mean_ratio``,
         ``median_ratio``, ``share_above_1`` (pairs with ratio > 1), ``n_frames``,
         ``modal_frame``, ``modal_share``, ``effective_frames_entropy``,
         ``effective_frames_simpson``.
@@ -377,7 +378,7 @@ def attention_statistics(
     from paperlib.localisation.events import frame_labels
     from paperlib.localisation.run import fold_data
     from paperlib.models import load_model
-    from paperlib.training.trainer import resolve_device
+    from paperlib.run import resolve_device
 
     rows = []
     for run in _runs(runs):

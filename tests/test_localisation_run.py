@@ -346,7 +346,7 @@ def test_inverted_scorers_read_the_within_clip_auroc(tiny) -> None:
 
 def test_shift_test_and_attention_statistics_of_runs(tiny) -> None:
     from paperlib.robustness import attention_statistics, shift_test_runs
-    from paperlib.training.trainer import load_run
+    from paperlib.run import load_run
 
     _, ws, tables = tiny
     runs = [load_run(paths.runs_dir(ws) / r) for r in tables.temporal["run_id"].unique()]
@@ -358,6 +358,7 @@ def test_shift_test_and_attention_statistics_of_runs(tiny) -> None:
         "fold",
         "seed",
         "alpha",
+        "onsets",
         "shift_s",
         "shift_frames",
         "micro_ap",
@@ -370,6 +371,7 @@ def test_shift_test_and_attention_statistics_of_runs(tiny) -> None:
         assert mine["micro_ap"] == pytest.approx(run.metrics["micro_ap"], abs=1e-6)
         assert mine["chance"] == pytest.approx(run.metrics["chance_micro_ap"])
         assert (mine["model"], mine["seed"], mine["snr_db"]) == (run.key.model, 0, 20)
+        assert mine["onsets"] == "fixed"
     apae = [r for r in runs if r.key.model == "2APAE"]
     stats = attention_statistics(apae, ws, device="cpu")
     assert len(stats) == 1 and stats["n_pairs"].item() == 5  # 3 + 2 true classes in fold 1

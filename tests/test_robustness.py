@@ -20,7 +20,7 @@ from paperlib.robustness import (
     shift_time,
     step2_concentration,
 )
-from paperlib.training.trainer import predict
+from paperlib.run import predict
 
 T, F = 77, 16  # the pocket model's grid (time_pool = mel_pool = 4)
 
