@@ -35,6 +35,7 @@ from paperlib.metrics import chance_levels, clip_metrics
 __all__ = [
     "SHIFTS_S",
     "attention_statistics",
+    "flattering_permutation",
     "frame_hop_s",
     "permute_step",
     "permute_step1",
@@ -403,3 +404,35 @@ def attention_statistics(
             }
         )
     return pd.DataFrame(rows)
+
+
+def flattering_permutation(weights: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """A permutation of T rows that moves one map's largest weights onto the given frames.
+
+    Used with :func:`permute_step2` to draw the *same* model as a step-2 map that seems to
+    sit on the true event: position ``i`` of the permuted map shows old row ``perm[i]``, and
+    the frames where ``inside`` is true receive the rows with the largest weights (largest
+    first, in frame order); the other frames keep the remaining rows in their old order.
+
+    Args:
+        weights: (T,) the step-2 weights of one clip and class.
+        inside: (T,) bool, the frames to decorate (e.g. the true event's).
+
+    Returns:
+        (T,) int permutation of ``range(T)``.
+
+    Raises:
+        ValueError: shapes that differ or are not one-dimensional.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    mask = np.asarray(inside, dtype=bool)
+    if w.ndim != 1 or mask.shape != w.shape:
+        raise ValueError(f"weights {w.shape} and inside {mask.shape}: expected two (T,) arrays")
+    by_weight = np.argsort(-w, kind="stable")
+    targets = np.flatnonzero(mask)
+    chosen = by_weight[: len(targets)]
+    perm = np.empty(len(w), dtype=np.int64)
+    perm[targets] = chosen
+    rest = np.setdiff1d(np.arange(len(w)), chosen)  # sorted: their old order
+    perm[np.flatnonzero(~mask)] = rest
+    return perm

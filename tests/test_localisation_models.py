@@ -64,9 +64,9 @@ def test_twostep_tf_map_sums_over_mel_to_the_step1_output(attention: str, x: tor
         maps = model_maps(model, x)
         out = model(x)
     assert list(maps.frame_scores) == [
+        "integrated gradients",
         "step-1 output",
         "step-2 attention",
-        "integrated gradients",
         "occlusion",
     ]
     torch.testing.assert_close(maps.frame_scores["step-1 output"], out["step1_output"])

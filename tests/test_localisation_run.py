@@ -234,9 +234,9 @@ def test_summary_tables_and_the_prior_statement(tiny) -> None:
     shown = metric_table(summary, snr_db=20, gating=GATINGS[0])
     assert list(shown.index) == [
         ("GMP", "class maps"),
+        ("2APAE", "integrated gradients"),
         ("2APAE", "step-1 output"),
         ("2APAE", "step-2 attention"),
-        ("2APAE", "integrated gradients"),
         ("2APAE", "occlusion"),
         ("(any model)", PRIOR),
         ("(any model)", UNIFORM),
@@ -325,9 +325,9 @@ def test_inverted_scorers_read_the_within_clip_auroc(tiny) -> None:
     table = inverted_scorers(summary)
     assert list(table["scorer"]) == [
         "class maps",
+        "integrated gradients",
         "step-1 output",
         "step-2 attention",
-        "integrated gradients",
         "occlusion",
     ]
     for row in table.itertuples():

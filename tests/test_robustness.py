@@ -235,3 +235,19 @@ def test_fold_in_event_ratios_by_hand() -> None:
     )
     with pytest.raises(ValueError, match="clip name"):
         fold_in_event_ratios(weights, labels, ["a"])
+
+
+def test_flattering_permutation_puts_the_largest_weights_on_the_event() -> None:
+    from paperlib.interpret import in_event_ratio
+    from paperlib.robustness import flattering_permutation
+
+    weights = np.array([0.05, 0.5, 0.05, 0.3, 0.05, 0.05])
+    inside = np.array([False, False, False, False, True, True])
+    perm = flattering_permutation(weights, inside)
+    assert sorted(perm) == list(range(6))
+    shown = weights[perm]
+    assert list(shown[4:]) == [0.5, 0.3]  # the two largest, largest first
+    assert list(perm[:4]) == [0, 2, 4, 5]  # the others keep their old order
+    assert in_event_ratio(shown, inside) > in_event_ratio(weights, inside)
+    with pytest.raises(ValueError, match=r"two \(T,\) arrays"):
+        flattering_permutation(weights, inside[:3])

@@ -10,9 +10,10 @@ a model's forward outputs into :class:`ModelMaps`: frame scores (B, K, T) and cl
 - ``atrous`` (AtrousAP): frame scores ``attention x class maps``, the attention-weighted class
   maps summed over mel bins; T-F map: the attention (normalised over T x F) times the class
   maps (softmax over classes).
-- ``twostep`` (2APAE): frame scores ``step-1 output`` (before the time attention),
-  ``step-2 attention``, and two sign-aware attributions of the clip probability to the step-1
-  output, ``integrated gradients`` and ``occlusion`` (:mod:`.attribution`); T-F map: the step-1 attention times the step-1 classification branch,
+- ``twostep`` (2APAE): frame scores ``integrated gradients`` (primary) and ``occlusion``, two
+  sign-aware attributions of the clip probability to the step-1 output (:mod:`.attribution`),
+  beside the raw ``step-1 output`` (before the time attention; it dips during events in the
+  trained pocket runs) and the ``step-2 attention``; T-F map: the step-1 attention times the step-1 classification branch,
   which sums over mel bins to the step-1 output.
 
 The first frame scorer of each family is its *primary* one (the one tables compare with the
@@ -49,7 +50,8 @@ __all__ = [
 SCORERS: dict[str, tuple[str, ...]] = {
     "pooled_cnn": ("class maps",),
     "atrous": ("attention x class maps",),
-    "twostep": ("step-1 output", "step-2 attention", "integrated gradients", "occlusion"),
+    # primary: the sign-aware attribution (the raw step-1 output dips during events)
+    "twostep": ("integrated gradients", "step-1 output", "step-2 attention", "occlusion"),
 }
 """Frame scorers of each family, primary first."""
 
@@ -100,12 +102,12 @@ def twostep_maps(model: nn.Module, out: dict[str, torch.Tensor]) -> ModelMaps:
     bins is the step-1 output.
     """
     weights, classification = model.attention.step1.branches(out["class_maps"].float())
-    raw, attention, gradients, occluded = SCORERS["twostep"]
+    gradients, raw, attention, occluded = SCORERS["twostep"]
     step1 = out["step1_output"].float()
     frames = {
+        gradients: integrated_gradients(model.pool_from_step1, step1),
         raw: out["step1_output"],
         attention: out["step2_weights"],
-        gradients: integrated_gradients(model.pool_from_step1, step1),
         occluded: occlusion(model.pool_from_step1, step1),
     }
     return ModelMaps(out["clip_probs"], frames, weights * classification)

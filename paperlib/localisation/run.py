@@ -66,7 +66,7 @@ __all__ = [
 ]
 
 LOCALISATION_FILE = "localisation.json"
-LOCALISATION_VERSION = 2
+LOCALISATION_VERSION = 3
 """Bumped whenever the numbers :func:`localise_run` writes would change (part of the cache key)."""
 
 PRIOR = "position prior"
