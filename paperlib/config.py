@@ -23,6 +23,8 @@ from typing import Any, TypeVar
 
 import yaml
 
+from paperlib.paths import ONSET_RECIPES
+
 PROFILE_NAMES: tuple[str, ...] = ("pocket", "paper", "full", "smoke")
 """Profiles shipped with the package (``paperlib/profiles/<name>.yaml``)."""
 
@@ -58,6 +60,14 @@ class DataConfig:
     keep_recordings_in_one_fold: bool = False
     """Deal backgrounds to folds by TAU recording (``identifier``), so no recording is heard
     in two folds; off in the paper's recipe."""
+    onsets: str = "fixed"
+    """Where the events go: ``fixed`` (the paper's slots at 0.5, 3.0, 5.5 s) or ``random``
+    (uniform onsets inside the clip, never overlapping); see :mod:`paperlib.data.plan`."""
+    study_onsets: tuple[str, ...] = ()
+    """Further onset recipes that ``data all`` / ``prepare_data`` build after the main one
+    (e.g. ``[random]`` for the robustness study), at :attr:`study_snrs`."""
+    study_snrs: tuple[int, ...] | None = None
+    """SNRs of the :attr:`study_onsets` recipes; ``None`` means the SNRs of :attr:`snrs`."""
 
     def __post_init__(self) -> None:
         check_ranges(self, "data")
@@ -213,6 +223,15 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "data.mixtures_per_fold": (lambda v: v >= 1, "an integer >= 1"),
     "data.snrs": (lambda v: len(v) >= 1 and len(set(v)) == len(v), "a non-empty list of distinct SNRs"),
     "data.seed": (lambda v: v >= 0, "an integer >= 0"),
+    "data.onsets": (lambda v: v in ONSET_RECIPES, " or ".join(ONSET_RECIPES)),
+    "data.study_onsets": (
+        lambda v: len(set(v)) == len(v) and all(o in ONSET_RECIPES for o in v),
+        f"a list of distinct recipes among {list(ONSET_RECIPES)}",
+    ),
+    "data.study_snrs": (
+        lambda v: v is None or (len(v) >= 1 and len(set(v)) == len(v)),
+        "a non-empty list of distinct SNRs (or null: the SNRs of data.snrs)",
+    ),
     "data.workers": (lambda v: v >= 0, "an integer >= 0 (0: one per CPU core)"),
     "train.epochs": (lambda v: v >= 1, "an integer >= 1"),
     "train.batch_size": (lambda v: v >= 1, "an integer >= 1"),

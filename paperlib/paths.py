@@ -6,9 +6,11 @@ Layout of ``workspace/<profile>/`` (override the root with ``PAPERLIB_WORKSPACE`
     data/sources/TAU2019/         meta.csv + audio/                          (pocket: generated)
     data/manifest.json            stage keys, the data's origin, the files left out and why
     data/check.csv                the problem table of the last source check
-    data/plan.csv                 the mixture plan shared by every SNR
+    data/plan.csv                 the mixture plan shared by every SNR (fixed onsets, the paper's)
     data/mixtures/snr{S}db/       mixture, event-track and background-track WAVs
     data/features/snr{S}db.h5     log-mel features, targets and standardisation statistics
+    data/plan_random.csv, data/mixtures/random/snr{S}db/, data/features/random/snr{S}db.h5
+                                  the same for the random-onset recipe (``data.onsets: random``)
     runs/<model>-<hash>/          one training run (config, log, checkpoints, metrics)
     results/                      the grid's tidy results tables
     .locks/                       inter-process locks (paperlib.locking)
@@ -23,6 +25,10 @@ import os
 from pathlib import Path
 
 WORKSPACE_ENV = "PAPERLIB_WORKSPACE"
+ONSET_RECIPES: tuple[str, ...] = ("fixed", "random")
+"""Where a plan puts its events (``data.onsets``): ``fixed`` = the paper's three slots at 0.5,
+3.0 and 5.5 s; ``random`` = uniform onsets that keep the events inside the clip and apart
+(:mod:`paperlib.data.plan`). ``fixed`` keeps the workspace's original file names."""
 
 
 def project_root() -> Path:
@@ -58,8 +64,21 @@ def tau_dir(workspace: Path) -> Path:
     return data_dir(workspace) / "sources" / "TAU2019"
 
 
-def plan_file(workspace: Path) -> Path:
-    return data_dir(workspace) / "plan.csv"
+def check_onsets(onsets: str) -> str:
+    """``onsets`` if it is one of :data:`ONSET_RECIPES`, else a ``ValueError`` naming them."""
+    if onsets not in ONSET_RECIPES:
+        raise ValueError(f"onsets={onsets!r}: expected one of {list(ONSET_RECIPES)}")
+    return onsets
+
+
+def plan_file(workspace: Path, onsets: str = "fixed") -> Path:
+    """``data/plan.csv`` (fixed onsets) or ``data/plan_<onsets>.csv``."""
+    name = "plan.csv" if check_onsets(onsets) == "fixed" else f"plan_{onsets}.csv"
+    return data_dir(workspace) / name
+
+
+def _recipe_dir(folder: Path, onsets: str) -> Path:
+    return folder if check_onsets(onsets) == "fixed" else folder / onsets
 
 
 def snr_tag(snr_db: int) -> str:
@@ -67,12 +86,14 @@ def snr_tag(snr_db: int) -> str:
     return f"snr{int(snr_db)}db"
 
 
-def mixtures_dir(workspace: Path, snr_db: int) -> Path:
-    return data_dir(workspace) / "mixtures" / snr_tag(snr_db)
+def mixtures_dir(workspace: Path, snr_db: int, onsets: str = "fixed") -> Path:
+    """``data/mixtures/snr{S}db`` (fixed onsets) or ``data/mixtures/<onsets>/snr{S}db``."""
+    return _recipe_dir(data_dir(workspace) / "mixtures", onsets) / snr_tag(snr_db)
 
 
-def feature_file(workspace: Path, snr_db: int) -> Path:
-    return data_dir(workspace) / "features" / f"{snr_tag(snr_db)}.h5"
+def feature_file(workspace: Path, snr_db: int, onsets: str = "fixed") -> Path:
+    """``data/features/snr{S}db.h5`` (fixed onsets) or ``data/features/<onsets>/snr{S}db.h5``."""
+    return _recipe_dir(data_dir(workspace) / "features", onsets) / f"{snr_tag(snr_db)}.h5"
 
 
 def runs_dir(workspace: Path) -> Path:

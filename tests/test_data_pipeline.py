@@ -19,6 +19,7 @@ TINY = {
     "data.mixtures_per_fold": 2,
     "data.snrs": [20],
     "data.workers": 1,
+    "data.study_onsets": [],  # one recipe here (both: test_data_onsets.py)
 }
 
 

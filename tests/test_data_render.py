@@ -142,6 +142,7 @@ def test_a_workspace_rendered_by_the_previous_recipe_is_rendered_again(
             "data.mixtures_per_fold": 1,
             "data.snrs": [20],
             "data.workers": 1,
+            "data.study_onsets": [],
         },
     )
     stale_ws, fresh_ws = tmp_path / "stale", tmp_path / "fresh"

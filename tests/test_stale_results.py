@@ -36,6 +36,7 @@ def dcase_profile(fsd: Path, tau: Path):
             "data.mixtures_per_fold": 2,
             "data.snrs": [20],
             "data.workers": 1,
+            "data.study_onsets": [],
         },
     )
 

@@ -7,6 +7,7 @@ Examples::
     python -m paperlib data plan --profile paper --set data.fsd_dir=/data/FSDKaggle2018 \\
         --set data.tau_dir=/data/TAU-urban-acoustic-scenes-2019-development
     python -m paperlib data render --profile smoke --set "data.snrs=[0, 20]" --force
+    python -m paperlib data all --profile pocket --onsets random   # only the random recipe
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from paperlib.config import load_profile_with_overrides, parse_overrides
 from paperlib.data.pipeline import STAGES
+from paperlib.paths import ONSET_RECIPES
 
 if TYPE_CHECKING:
     from paperlib.config import Profile
@@ -107,10 +109,16 @@ def _handler(args: argparse.Namespace) -> int:
         args.workspace,
         stages=tuple(s for s in stages if s not in forced),
         progress=not args.quiet,
+        onsets=args.onsets,
     )
     if forced:
         products = run_stages(
-            profile, args.workspace, stages=forced, force=True, progress=not args.quiet
+            profile,
+            args.workspace,
+            stages=forced,
+            force=True,
+            progress=not args.quiet,
+            onsets=args.onsets,
         )
     print(
         f"data {args.data_command} ({profile.name}) done in {time.perf_counter() - start:.1f} s; "
@@ -118,10 +126,11 @@ def _handler(args: argparse.Namespace) -> int:
     )
     if args.data_command in ("check", "all"):
         _report(products, profile, planned=args.data_command == "all")
-    print(f"  plan: {products.plan_path}")
-    for snr, path in products.feature_files.items():
-        if args.data_command in ("features", "all"):
-            print(f"  {snr:>3} dB: {path}")
+    for recipe in (products, *products.study):
+        print(f"  plan ({recipe.onsets} onsets): {recipe.plan_path}")
+        for snr, path in recipe.feature_files.items():
+            if args.data_command in ("features", "all"):
+                print(f"  {snr:>3} dB: {path}")
     return 0
 
 
@@ -160,6 +169,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             action="store_true",
             help="leave out the source files the check finds unusable (recorded, with the "
             "reason, in the data manifest) instead of stopping (= --set data.exclude_bad=true)",
+        )
+        p.add_argument(
+            "--onsets",
+            choices=ONSET_RECIPES,
+            default=None,
+            help="build only this onset recipe, at data.snrs (default: the profile's "
+            "data.onsets, then each of data.study_onsets at data.study_snrs)",
         )
         p.add_argument("--quiet", action="store_true", help="no progress bars")
         p.set_defaults(handler=_handler)

@@ -15,6 +15,15 @@ depends on, and a stage is skipped when its hash is unchanged and its outputs ar
   SNR): a source replaced under the same name re-renders exactly the mixtures that use it;
 * ``features`` depend on the render keys of their SNR.
 
+Onset recipes (``data.onsets``, :data:`paperlib.paths.ONSET_RECIPES`) live side by side: the
+``plan``, ``render`` and ``features`` stages run once per recipe, into the recipe's own paths
+(``paths.plan_file(ws, onsets=...)`` etc.) and under the recipe's own manifest entries
+(``plan``, ``render/snr0db``, ``features/snr0db`` for ``fixed``, the paper's, unchanged from
+before recipes existed; ``plan/random``, ``render/random/snr0db``, ... for ``random``, whose
+keys also hold the recipe), so the caches of two recipes never mix. :func:`data_recipes` says
+which recipes a call builds: the profile's main one at ``data.snrs``, then each of
+``data.study_onsets`` at ``data.study_snrs``.
+
 The manifest also records where the data came from (``origin``: ``pocket``, or ``dcase`` and
 the two folders): data of another origin is never written over another's; the command stops
 and says to use another workspace. A workspace lock (:mod:`paperlib.locking`) keeps two
@@ -24,6 +33,7 @@ done. A second call with unchanged inputs costs a few file checks.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -78,6 +88,10 @@ class DataProducts:
     """The source check of this call (``None`` when the check stage was not asked for)."""
     excluded: tuple[dict[str, str], ...] = ()
     """Source files left out (``data.exclude_bad``): ``dataset, file, problems, detail``."""
+    onsets: str = "fixed"
+    """The onset recipe of ``plan_path``, ``mixture_dirs`` and ``feature_files``."""
+    study: tuple[DataProducts, ...] = ()
+    """The further recipes built in the same call (``data.study_onsets``), in order."""
 
 
 def source_dirs(profile: Profile, workspace: Path) -> tuple[Path, Path]:
@@ -94,6 +108,35 @@ def source_dirs(profile: Profile, workspace: Path) -> tuple[Path, Path]:
     fsd = Path(data.fsd_dir).expanduser() if data.fsd_dir else paths.fsd_dir(workspace)
     tau = Path(data.tau_dir).expanduser() if data.tau_dir else paths.tau_dir(workspace)
     return fsd, tau
+
+
+def data_recipes(
+    profile: Profile, onsets: str | None = None
+) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """The ``(onset recipe, SNRs)`` a data call builds, in order.
+
+    With ``onsets`` given: that recipe at ``data.snrs``. Otherwise the main recipe
+    (``data.onsets`` at ``data.snrs``), then each of ``data.study_onsets`` at
+    ``data.study_snrs`` (``None``: ``data.snrs``), leaving out SNRs already listed for the
+    same recipe.
+
+    Raises:
+        ValueError: an unknown ``onsets``.
+    """
+    d = profile.data
+    if onsets is not None:
+        return ((paths.check_onsets(onsets), tuple(d.snrs)),)
+    built: dict[str, set[int]] = {d.onsets: set(d.snrs)}
+    recipes = [(d.onsets, tuple(d.snrs))]
+    for recipe in d.study_onsets:
+        snrs = tuple(
+            s for s in (d.study_snrs if d.study_snrs is not None else d.snrs)
+            if s not in built.setdefault(recipe, set())
+        )  # fmt: skip
+        if snrs:
+            built[recipe].update(snrs)
+            recipes.append((recipe, snrs))
+    return tuple(recipes)
 
 
 def manifest_path(workspace: Path) -> Path:
@@ -150,15 +193,26 @@ def _digest(payload: Any) -> str:
 class _Stages:
     """Stage keys, up-to-date checks and runners for one profile and workspace."""
 
-    def __init__(self, profile: Profile, workspace: Path, progress: bool):
+    def __init__(
+        self,
+        profile: Profile,
+        workspace: Path,
+        progress: bool,
+        *,
+        onsets: str = "fixed",
+        snrs: tuple[int, ...] | None = None,
+        check: SourceCheck | None = None,
+    ):
         self.profile, self.ws, self.progress = profile, Path(workspace), progress
+        self.onsets = paths.check_onsets(onsets)
+        self.snrs = tuple(snrs) if snrs is not None else tuple(profile.data.snrs)
         self.fsd, self.tau = source_dirs(profile, self.ws)
-        self.plan_path = paths.plan_file(self.ws)
+        self.plan_path = paths.plan_file(self.ws, self.onsets)
         self.manifest = load_manifest(self.ws)
         self.manifest.setdefault("version", MANIFEST_VERSION)
         self.manifest.setdefault("stages", {})
         self.ran: list[str] = []
-        self._check: SourceCheck | None = None
+        self._check: SourceCheck | None = check
         self._keys: dict[int, dict[str, str]] = {}
         self._claim_origin()
 
@@ -182,6 +236,16 @@ class _Stages:
 
     def _fresh(self, stage: str, key: str, outputs_ok: bool) -> bool:
         return self.manifest["stages"].get(stage) == key and outputs_ok
+
+    def stage_name(self, stage: str, snr: int | None = None) -> str:
+        """Manifest entry of a recipe's stage: ``plan``, ``render/snr0db`` for ``fixed``;
+        ``plan/random``, ``render/random/snr0db`` for ``random``."""
+        parts = [stage] + ([] if self.onsets == "fixed" else [self.onsets])
+        return "/".join(parts + ([] if snr is None else [paths.snr_tag(snr)]))
+
+    def _recipe(self) -> dict[str, str]:
+        """The recipe's part of a stage key (empty for ``fixed``: the keys from before recipes)."""
+        return {} if self.onsets == "fixed" else {"onsets": self.onsets}
 
     def _done(self, stage: str, key: str) -> None:
         self.manifest["stages"][stage] = key
@@ -270,12 +334,13 @@ class _Stages:
                 "seed": d.seed,
                 "keep_recordings_in_one_fold": d.keep_recordings_in_one_fold,
                 "version": PLAN_VERSION,
+                **self._recipe(),
             }
         )
 
     def plan(self, force: bool = False) -> None:
         key = self.plan_key()
-        if force or not self._fresh("plan", key, self.plan_path.is_file()):
+        if force or not self._fresh(self.stage_name("plan"), key, self.plan_path.is_file()):
             ensure_writable_dir(self.plan_path.parent)
             result = self.source_check()
             plan = make_plan(
@@ -284,10 +349,11 @@ class _Stages:
                 mixtures_per_fold=self.profile.data.mixtures_per_fold,
                 seed=self.profile.data.seed,
                 keep_recordings_in_one_fold=self.profile.data.keep_recordings_in_one_fold,
+                onsets=self.onsets,
             )
             write_plan(plan, self.plan_path)
             self._keys.clear()
-            self._done("plan", key)
+            self._done(self.stage_name("plan"), key)
 
     def render_settings(self) -> dict[str, Any]:
         """What a rendered mixture depends on besides its plan rows, sources and SNR."""
@@ -309,20 +375,20 @@ class _Stages:
         # content, not location: the keys hold the plan rows and the sources' content hashes;
         # moving a workspace or a dataset folder is free
         return config_hash({"mixtures": _digest(self.mixture_keys(snr)), "snr": snr,
-                            "version": render.RENDER_VERSION})  # fmt: skip
+                            "version": render.RENDER_VERSION, **self._recipe()})  # fmt: skip
 
     def render(self, force: bool = False) -> None:
         todo: dict[int, Path] = {}
         n_files = 3 * self.profile.data.mixtures_per_fold * 4
-        for snr in self.profile.data.snrs:
-            folder = paths.mixtures_dir(self.ws, snr)
+        for snr in self.snrs:
+            folder = paths.mixtures_dir(self.ws, snr, self.onsets)
             count = (
                 sum(1 for e in folder.iterdir() if e.name.endswith(".wav"))
                 if folder.is_dir()
                 else 0
             )
             if force or not self._fresh(
-                f"render/{paths.snr_tag(snr)}", self.render_key(snr), count == n_files
+                self.stage_name("render", snr), self.render_key(snr), count == n_files
             ):
                 todo[snr] = folder
         if todo:
@@ -339,17 +405,19 @@ class _Stages:
                 settings=self.render_settings(),
             )
             for snr in todo:
-                self._done(f"render/{paths.snr_tag(snr)}", self.render_key(snr))
+                self._done(self.stage_name("render", snr), self.render_key(snr))
 
     def features(self, force: bool = False) -> None:
-        for snr in self.profile.data.snrs:
-            stage = f"features/{paths.snr_tag(snr)}"
-            key = config_hash({"render": self.render_key(snr), "version": FEATURE_VERSION})
-            out = paths.feature_file(self.ws, snr)
+        for snr in self.snrs:
+            stage = self.stage_name("features", snr)
+            key = config_hash(
+                {"render": self.render_key(snr), "version": FEATURE_VERSION, **self._recipe()}
+            )
+            out = paths.feature_file(self.ws, snr, self.onsets)
             if force or not self._fresh(stage, key, feat.is_complete_feature_file(out)):
                 feat.write_features(
                     self.plan_path,
-                    paths.mixtures_dir(self.ws, snr),
+                    paths.mixtures_dir(self.ws, snr, self.onsets),
                     out,
                     snr_db=snr,
                     workers=self.profile.data.workers,
@@ -359,17 +427,18 @@ class _Stages:
                 self._done(stage, key)
 
     def products(self) -> DataProducts:
-        snrs = self.profile.data.snrs
+        snrs, onsets = self.snrs, self.onsets
         return DataProducts(
             workspace=self.ws,
             fsd_dir=self.fsd,
             tau_dir=self.tau,
             plan_path=self.plan_path,
-            mixture_dirs={s: paths.mixtures_dir(self.ws, s) for s in snrs},
-            feature_files={s: paths.feature_file(self.ws, s) for s in snrs},
+            mixture_dirs={s: paths.mixtures_dir(self.ws, s, onsets) for s in snrs},
+            feature_files={s: paths.feature_file(self.ws, s, onsets) for s in snrs},
             ran=tuple(self.ran),
             check=self._check,
             excluded=tuple(self.manifest.get("excluded", ())),
+            onsets=onsets,
         )
 
 
@@ -380,10 +449,15 @@ def run_stages(
     stages: tuple[str, ...] = STAGES,
     force: bool = False,
     progress: bool = True,
+    onsets: str | None = None,
 ) -> DataProducts:
     """Run the named stages in pipeline order (each skipped when up to date, unless ``force``).
 
-    A stage needs the outputs of the ones before it (e.g. ``render`` needs the plan).
+    A stage needs the outputs of the ones before it (e.g. ``render`` needs the plan). The
+    ``plan``, ``render`` and ``features`` stages run for every recipe of
+    :func:`data_recipes` (``onsets``: only that recipe, at ``data.snrs``); ``pocket`` and
+    ``check`` once. Returns the products of the first recipe, the others in ``study``; its
+    ``ran`` lists the stages every recipe ran.
     """
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
@@ -392,18 +466,25 @@ def run_stages(
     ensure_writable_dir(paths.data_dir(workspace))
     with workspace_lock(workspace, "data", what=f"the data of workspace {workspace}"):
         atomic.clean_orphans(paths.data_dir(workspace))  # left by a killed earlier run
-        runner = _Stages(profile, workspace, progress)
-        for stage in STAGES:
-            if stage in stages:
-                getattr(runner, stage)(force=force)
-        return runner.products()
+        runners: list[_Stages] = []
+        for recipe, snrs in data_recipes(profile, onsets):
+            check = runners[-1]._check if runners else None
+            runner = _Stages(profile, workspace, progress, onsets=recipe, snrs=snrs, check=check)
+            for stage in STAGES:
+                if stage in stages and not (runners and stage in ("pocket", "check")):
+                    getattr(runner, stage)(force=force)
+            runners.append(runner)
+        main, *study = (r.products() for r in runners)
+        ran = tuple(s for r in runners for s in r.ran)
+        return dataclasses.replace(main, ran=ran, study=tuple(study))
 
 
 def prepare_data(
     profile: Profile, workspace: Path | None = None, *, progress: bool = True
 ) -> DataProducts:
     """Make every data product of ``profile`` (cached): pocket sources (if ``source`` is
-    ``pocket``), the plan, mixtures at every SNR of ``profile.data.snrs`` and their features.
+    ``pocket``), the plan, mixtures at every SNR of ``profile.data.snrs`` and their features,
+    then the same for each recipe of ``data.study_onsets`` at ``data.study_snrs``.
 
     Args:
         profile: a loaded profile (see :func:`paperlib.config.load_profile`).
@@ -411,6 +492,7 @@ def prepare_data(
         progress: show tqdm progress bars.
 
     Returns:
-        :class:`DataProducts` with ``plan_path``, ``mixture_dirs`` and ``feature_files``.
+        :class:`DataProducts` with ``plan_path``, ``mixture_dirs`` and ``feature_files`` of
+        the main recipe, and the study recipes' products in ``study``.
     """
     return run_stages(profile, workspace, progress=progress)

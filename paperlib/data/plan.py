@@ -9,8 +9,21 @@ Recipe (seeded, deterministic):
    ``3 * mixtures_per_fold`` slots, so a clip (and a class) can occur more than once.
 3. Backgrounds: the ``meta.csv`` rows are shuffled with ``default_rng([seed, 3])`` and each of
    the first ``4 * mixtures_per_fold`` is used exactly once (fold 1's mixtures first).
-4. Events start at :data:`ONSETS_S` = 0.5, 3.0, 5.5 s and are cut to their first
-   :data:`MAX_EVENT_S` = 2 s, so they never overlap; ``offset_s = onset_s + min(duration, 2)``.
+4. Events are cut to their first :data:`MAX_EVENT_S` = 2 s and placed by the onset recipe
+   (``data.onsets``, :data:`paperlib.paths.ONSET_RECIPES`):
+
+   * ``fixed`` (the paper's, after Kong et al.): they start at :data:`ONSETS_S` = 0.5, 3.0,
+     5.5 s, so they never overlap; ``offset_s = onset_s + min(duration, 2)``.
+   * ``random`` (:func:`random_onsets`): the same plan (same events, backgrounds, folds and
+     clipped durations), only the onsets move. With clipped durations ``d_0, d_1, d_2`` the
+     free time ``F = 10 - sum(d)`` is split into four gaps (before, between and after the
+     events) by a uniform point of the simplex ``{g >= 0, sum(g) = F}`` (the spacings of
+     three sorted uniform draws on ``[0, F]``), and the events are laid out in a uniformly
+     random order. Since the map from gaps to onsets has unit Jacobian and every order's
+     region has the same volume ``F^3 / 3!``, the three onsets are **uniform over every
+     placement that keeps the events inside the 10-s clip and apart**. Seeded per mixture
+     (``default_rng([seed, 5, fold, i])``), in whole microseconds (the 6-decimal plan
+     format is exact, so the non-overlap survives the CSV).
 
 The plan is a CSV with one row per event and these columns (:data:`PLAN_COLUMNS`):
 
@@ -19,7 +32,7 @@ The plan is a CSV with one row per event and these columns (:data:`PLAN_COLUMNS`
 ``fold``        event fold 1-4 of the mixture (all three events share it)
 ``background``  background WAV, relative to the TAU folder (``audio/...wav``)
 ``scene``       the background's scene label
-``event_index`` 0, 1, 2 (order of onsets)
+``event_index`` 0, 1, 2 (the event's pick order; the order of onsets in the fixed recipe)
 ``label``       event class (one of the 41)
 ``source``      event WAV, relative to the FSDKaggle2018 folder (``audio_train/...wav``)
 ``onset_s``     event start in the mixture, seconds
@@ -39,9 +52,10 @@ import numpy as np
 import pandas as pd
 
 from paperlib import atomic
-from paperlib.data.audio import ensure_writable_dir
+from paperlib.data.audio import CLIP_SECONDS, ensure_writable_dir
 from paperlib.data.classes import CLASS_INDEX
 from paperlib.data.errors import MetadataError, MissingSourceError, NotEnoughDataError
+from paperlib.paths import check_onsets
 
 NUM_FOLDS = 4
 EVENTS_PER_MIXTURE = 3
@@ -75,6 +89,7 @@ def make_plan(
     mixtures_per_fold: int,
     seed: int,
     keep_recordings_in_one_fold: bool = False,
+    onsets: str = "fixed",
 ) -> pd.DataFrame:
     """Build the plan from reader outputs (:func:`~paperlib.data.sources.read_fsd` /
     :func:`~paperlib.data.sources.read_tau`, or :func:`paperlib.data.check.check_sources`).
@@ -90,17 +105,20 @@ def make_plan(
         keep_recordings_in_one_fold: deal backgrounds to folds by recording (TAU
             ``identifier``), so no recording's segments are heard in two folds (off in the
             paper's recipe; see :func:`background_folds`).
+        onsets: ``fixed`` (the paper's slots) or ``random`` (:func:`random_onsets` applied
+            to the fixed plan, so only ``onset_s`` and ``offset_s`` differ).
 
     Returns:
         DataFrame with :data:`PLAN_COLUMNS`, ``4 * mixtures_per_fold * 3`` rows.
 
     Raises:
-        ValueError: ``mixtures_per_fold`` below 1.
+        ValueError: ``mixtures_per_fold`` below 1, or an unknown ``onsets``.
         NotEnoughDataError: fewer backgrounds than ``4 * mixtures_per_fold``, or a fold with
             fewer than 3 verified events (a mixture needs 3; the message gives the counts).
     """
     if mixtures_per_fold < 1:
         raise ValueError(f"mixtures_per_fold={mixtures_per_fold}: expected at least 1")
+    check_onsets(onsets)
     usable = _usable(events)
     folds = assign_folds(len(events), seed=seed)
     verified = (events["manually_verified"].to_numpy() == 1) & usable
@@ -143,7 +161,49 @@ def make_plan(
                         round(onset + min(float(ev["duration_s"]), MAX_EVENT_S), 6),
                     )
                 )
-    return pd.DataFrame(rows, columns=list(PLAN_COLUMNS))
+    plan = pd.DataFrame(rows, columns=list(PLAN_COLUMNS))
+    return random_onsets(plan, seed=seed) if onsets == "random" else plan
+
+
+MICROSECONDS = 1_000_000
+
+
+def random_onsets(plan: pd.DataFrame, *, seed: int) -> pd.DataFrame:
+    """The plan with each mixture's onsets drawn uniformly (the ``random`` recipe, above).
+
+    Every row keeps its event, background, fold and clipped duration (``offset_s -
+    onset_s`` of ``plan``, in whole microseconds); only ``onset_s`` and ``offset_s`` change.
+    Mixture ``i`` of fold ``k`` (its order in the fold) draws from ``default_rng([seed, 5,
+    k, i])``: the same seed gives the same onsets, and a mixture's onsets do not depend on
+    the other mixtures.
+
+    Returns:
+        A new DataFrame (the input is not changed) with the events of every mixture inside
+        ``[0, 10]`` s and pairwise disjoint.
+    """
+    out = plan.copy()
+    durations = np.round((plan["offset_s"] - plan["onset_s"]).to_numpy() * MICROSECONDS)
+    durations = durations.astype(np.int64)
+    onset_us = np.zeros(len(plan), dtype=np.int64)
+    clip_us = round(CLIP_SECONDS * MICROSECONDS)
+    seen: dict[int, int] = {}
+    for rows in plan.groupby("mixture", sort=False).indices.values():
+        fold = int(plan["fold"].iloc[rows[0]])
+        index = seen[fold] = seen.get(fold, -1) + 1
+        rng = np.random.default_rng([seed, 5, fold, index])
+        d = durations[rows]
+        free = clip_us - int(d.sum())
+        cuts = np.floor(np.sort(rng.uniform(0.0, free, size=d.size))).astype(np.int64)
+        gaps = np.diff(np.concatenate([[0], cuts]))  # the first d.size of the d.size + 1 gaps
+        order = rng.permutation(d.size)  # the events' order in time
+        start = 0
+        for gap, j in zip(gaps, order, strict=True):
+            start += int(gap)
+            onset_us[rows[j]] = start
+            start += int(d[j])
+    out["onset_s"] = onset_us / MICROSECONDS
+    out["offset_s"] = (onset_us + durations) / MICROSECONDS
+    return out
 
 
 def _usable(frame: pd.DataFrame) -> np.ndarray:
@@ -249,7 +309,54 @@ def read_plan(path: Path) -> pd.DataFrame:
             f"{path}: mixture(s) {sizes[sizes != 3].index[:5].tolist()} do not "
             f"have exactly {EVENTS_PER_MIXTURE} events"
         )
+    check_placement(plan, where=str(path))
     return plan
+
+
+PLACEMENT_TOLERANCE_S = 1e-6
+"""Slack of the placement checks (the plan's 6-decimal format)."""
+
+
+def check_placement(plan: pd.DataFrame, *, where: str = "plan") -> None:
+    """Every event inside the 10-s clip, at most :data:`MAX_EVENT_S` long, and no two events
+    of a mixture overlapping (an event may start where the previous one ends).
+
+    Raises:
+        MetadataError: the first offending event, naming ``where``, the CSV line (header =
+            line 1) and the mixture, with its onset and offset.
+    """
+    onset = plan["onset_s"].to_numpy(dtype=np.float64)
+    offset = plan["offset_s"].to_numpy(dtype=np.float64)
+    tol = PLACEMENT_TOLERANCE_S
+
+    def fail(row: int, problem: str) -> None:
+        raise MetadataError(
+            f"{where}, line {row + 2} (mixture {plan['mixture'].iloc[row]}, event "
+            f"{plan['event_index'].iloc[row]}): onset {onset[row]:.6f} s, offset "
+            f"{offset[row]:.6f} s: {problem}"
+        )
+
+    bad = ~np.isfinite(onset) | ~np.isfinite(offset)
+    if bad.any():
+        fail(int(np.flatnonzero(bad)[0]), "expected finite numbers")
+    for test, problem in (
+        (onset < -tol, "starts before the clip (expected onset >= 0)"),
+        (offset > CLIP_SECONDS + tol, f"ends after the {CLIP_SECONDS:g}-s clip"),
+        (offset <= onset, "expected offset > onset"),
+        (offset - onset > MAX_EVENT_S + tol, f"lasts more than {MAX_EVENT_S:g} s"),
+    ):
+        if test.any():
+            fail(int(np.flatnonzero(test)[0]), problem)
+    for rows in plan.groupby("mixture", sort=False).indices.values():
+        ordered = rows[np.argsort(onset[rows], kind="stable")]
+        clash = np.flatnonzero(onset[ordered[1:]] < offset[ordered[:-1]] - tol)
+        if clash.size:
+            previous, row = ordered[clash[0]], ordered[clash[0] + 1]
+            fail(
+                int(row),
+                f"overlaps event {plan['event_index'].iloc[previous]} (line {previous + 2}, "
+                f"{onset[previous]:.6f}-{offset[previous]:.6f} s)",
+            )
 
 
 def plan_sha256(path: Path) -> str:

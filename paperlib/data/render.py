@@ -98,7 +98,8 @@ def mix_tracks(
     gain = 10.0 ** (snr_db / 20.0)
     for samples, start, source_rms in events:
         samples = np.asarray(samples, dtype=np.float64)
-        ev_track[start : start + samples.size] += samples * (gain / source_rms)
+        end = min(start + samples.size, ev_track.size)  # an event ending at 10 s: rounding
+        ev_track[start:end] += samples[: end - start] * (gain / source_rms)
     peak = max(np.abs(ev_track).max(), np.abs(bg_track).max())
     ev_track, bg_track = ev_track / peak, bg_track / peak
     mixture = (ev_track + bg_track) / 2

@@ -26,7 +26,12 @@ from paperlib.localisation.attribution import integrated_gradients, median_basel
 from paperlib.localisation.errors import LocalisationError
 from paperlib.localisation.events import Event, clip_events, frame_boundaries_s, frame_labels
 from paperlib.localisation.frame_scores import FAMILY_MAPS, SCORERS, model_maps, run_model
-from paperlib.localisation.prior import position_prior, slot_frames, uniform_in_time
+from paperlib.localisation.prior import (
+    coverage_prior,
+    position_prior,
+    slot_frames,
+    uniform_in_time,
+)
 from paperlib.localisation.run import (
     GATINGS,
     LOCALISATION_FILE,
@@ -83,6 +88,7 @@ __all__ = [
     "clip_events",
     "clip_examples",
     "compare_with_prior",
+    "coverage_prior",
     "frame_boundaries_s",
     "frame_labels",
     "gate",

@@ -35,7 +35,12 @@ from paperlib.fingerprint import file_sha256
 from paperlib.localisation.errors import LocalisationError
 from paperlib.localisation.events import Event, check_frames, clip_events, frame_labels
 from paperlib.localisation.frame_scores import FoldOutputs, run_model
-from paperlib.localisation.prior import position_prior, slot_frames, uniform_in_time
+from paperlib.localisation.prior import (
+    coverage_prior,
+    position_prior,
+    slot_frames,
+    uniform_in_time,
+)
 from paperlib.localisation.temporal import (
     TemporalSettings,
     gate,
@@ -63,6 +68,7 @@ __all__ = [
     "clip_examples",
     "fold_data",
     "localise_run",
+    "run_recipe",
 ]
 
 LOCALISATION_FILE = "localisation.json"
@@ -86,12 +92,32 @@ class FoldData:
         split: the standardised, pooled split (``x_val`` (N, T, F), ``y_val`` (N, K)).
         events: N lists of true events (from the mixture plan).
         mixtures_dir: folder of the SNR's rendered mixtures and tracks.
+        onsets: the onset recipe of the run's data (``fixed`` or ``random``).
+        prior: (T,) frame weights of the position prior: the fixed recipe's slots (0/1), or
+            for ``random`` the training folds' event coverage (:func:`coverage_prior`).
     """
 
     run: RunResult
     split: Split
     events: list[list[Event]]
     mixtures_dir: Path
+    onsets: str = "fixed"
+    prior: np.ndarray | None = None
+
+    @property
+    def prior_weights(self) -> np.ndarray:
+        """(T,) float32: :attr:`prior`, or the fixed slots when none was given."""
+        n_t = self.split.x_val.shape[1]
+        w = slot_frames(n_t, self.time_pool) if self.prior is None else self.prior
+        return np.asarray(w, dtype=np.float32)
+
+    @property
+    def slots(self) -> np.ndarray:
+        """(T,) bool: the fixed recipe's slots (none for a recipe without slots)."""
+        n_t = self.split.x_val.shape[1]
+        if self.onsets != "fixed":
+            return np.zeros(n_t, dtype=bool)
+        return slot_frames(n_t, self.time_pool)
 
     @property
     def time_pool(self) -> int:
@@ -102,8 +128,40 @@ class FoldData:
         return int(self.run.key.mel_pool)
 
 
-def fold_data(run: RunResult | Path, workspace: Path) -> FoldData:
+def run_recipe(run: RunResult, workspace: Path, onsets: str | None = None) -> tuple[str, Path]:
+    """``(onset recipe, feature file)`` of a run in ``workspace``: the recipe whose feature
+    file at the run's SNR has the bytes the run was trained on (``onsets``: only that one).
+
+    Raises:
+        LocalisationError: no recipe's feature file matches the run key's SHA-256.
+        MissingFeaturesError: no recipe has a feature file at the run's SNR.
+    """
+    key = run.key
+    candidates = [paths.check_onsets(onsets)] if onsets else list(paths.ONSET_RECIPES)
+    present = [
+        (r, p) for r in candidates if (p := paths.feature_file(workspace, key.snr_db, r)).is_file()
+    ]
+    if not present:
+        feature_path_for_snr(workspace, key.snr_db, candidates[0])  # raises, listing the files
+    found = []
+    for recipe, path in present:
+        digest = features_sha256(path)  # a complete feature file, or a clear error
+        if digest == key.features_sha256:
+            return recipe, path
+        found.append(f"{path} holds {digest[:12]}")
+    raise LocalisationError(
+        f"run {run.run_id} was trained on features {key.features_sha256[:12]}, but "
+        f"{'; '.join(found)}: the data changed since; prepare the data of the run's profile "
+        "again or retrain"
+    )
+
+
+def fold_data(run: RunResult | Path, workspace: Path, onsets: str | None = None) -> FoldData:
     """Load the held-out fold of a finished run from ``workspace``.
+
+    ``onsets`` names the run's onset recipe; by default it is the recipe whose feature file
+    the run was trained on (:func:`run_recipe`). The plan, mixtures and the position prior
+    are that recipe's.
 
     Raises:
         FileNotFoundError: the run is not complete.
@@ -114,22 +172,20 @@ def fold_data(run: RunResult | Path, workspace: Path) -> FoldData:
     run = run if isinstance(run, RunResult) else load_run(Path(run))
     key = run.key
     workspace = Path(workspace)
-    feature_path = feature_path_for_snr(workspace, key.snr_db, onsets=key.onsets)
-    found = features_sha256(feature_path)  # a complete feature file, or a clear error
-    if found != key.features_sha256:
-        raise LocalisationError(
-            f"run {run.run_id} was trained on features {key.features_sha256[:12]}, but "
-            f"{feature_path} now holds {found[:12]}: the data changed since; prepare the data "
-            "of the run's profile again or retrain"
-        )
+    recipe, feature_path = run_recipe(run, workspace, onsets)
     split = load_split(feature_path, key.fold, time_pool=key.time_pool, mel_pool=key.mel_pool)
-    check_frames(split.x_val.shape[1], key.time_pool)
-    events = clip_events(
-        read_plan(paths.plan_file(workspace, onsets=key.onsets)), list(split.val_names)
+    n_t = split.x_val.shape[1]
+    check_frames(n_t, key.time_pool)
+    plan = read_plan(paths.plan_file(workspace, recipe))
+    events = clip_events(plan, list(split.val_names))
+    training = [k for k in sorted(set(plan["fold"].tolist())) if k != key.fold]
+    prior = (
+        slot_frames(n_t, key.time_pool).astype(np.float32)
+        if recipe == "fixed"
+        else coverage_prior(plan, training, n_t, key.time_pool)
     )
-    return FoldData(
-        run, split, events, paths.mixtures_dir(workspace, key.snr_db, onsets=key.onsets)
-    )
+    mixtures = paths.mixtures_dir(workspace, key.snr_db, recipe)
+    return FoldData(run, split, events, mixtures, onsets=recipe, prior=prior)
 
 
 def _class_masks(data: FoldData, pairs: np.ndarray) -> np.ndarray:
@@ -176,8 +232,11 @@ def _temporal_rows(
     for i, (scorer, frames) in enumerate(outputs.frame_scores.items()):
         rows += _rows(scorer, i == 0, score(gate(frames, truth)), gating=GATINGS[0])
         rows += _rows(scorer, i == 0, score(gate(frames, tags)), gating=GATINGS[1])
-    prior_true = position_prior(truth, n_frames, data.time_pool)
-    prior_predicted = gate(position_prior(outputs.clip_probs, n_frames, data.time_pool), tags)
+    weights = data.prior_weights
+    prior_true = position_prior(truth, n_frames, data.time_pool, weights)
+    prior_predicted = gate(
+        position_prior(outputs.clip_probs, n_frames, data.time_pool, weights), tags
+    )
     rows += _rows(PRIOR, False, score(prior_true), gating=GATINGS[0])
     rows += _rows(PRIOR, False, score(prior_predicted), gating=GATINGS[1])
     uniform_true = uniform_in_time(truth, n_frames)
@@ -191,7 +250,7 @@ def _tf_rows(data: FoldData, outputs: FoldOutputs) -> list[dict]:
     pairs = outputs.tf_pairs
     masks = _class_masks(data, pairs)
     n_t, n_f = masks.shape[1:]
-    slots = slot_frames(n_t, data.time_pool).astype(np.float32)
+    slots = data.prior_weights
     labels = frame_labels(data.events, n_t, data.time_pool)
     event_frames = labels[pairs[:, 0], pairs[:, 1]].astype(np.float32)  # (P, T)
     ones = np.ones((1, 1, n_f), np.float32)
@@ -367,7 +426,7 @@ def clip_examples(
                 frame_scores={name: s[i] for name, s in outputs.frame_scores.items()},
                 tf_maps={int(outputs.tf_pairs[p, 1]): outputs.tf_maps[p] for p in mine},
                 masks={int(outputs.tf_pairs[p, 1]): masks[p] for p in mine},
-                slots=slot_frames(n_t, data.time_pool),
+                slots=data.slots,
             )
         )
     return examples

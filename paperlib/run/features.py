@@ -128,18 +128,21 @@ def unpool_input(pooled: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.pad(grown, ((0, t - grown.shape[0]), (0, f - grown.shape[1])), mode="edge")
 
 
-def feature_path_for_snr(workspace: Path, snr_db: int) -> Path:
-    """The feature file of ``snr_db`` in ``workspace``, checked to exist.
+def feature_path_for_snr(workspace: Path, snr_db: int, onsets: str = "fixed") -> Path:
+    """The feature file of ``snr_db`` (onset recipe ``onsets``) in ``workspace``, checked to exist.
 
     Raises:
-        MissingFeaturesError: no features were made for that SNR (lists the SNRs that exist).
+        MissingFeaturesError: no features were made for that SNR and recipe (lists the
+            files that exist for the recipe).
+        ValueError: an unknown ``onsets``.
     """
-    path = paths.feature_file(workspace, snr_db)
+    path = paths.feature_file(workspace, snr_db, onsets)
     if not path.is_file():
         folder = path.parent
         present = sorted(p.stem for p in folder.glob("*.h5")) if folder.is_dir() else []
+        recipe = "" if onsets == "fixed" else f" with {onsets} onsets"
         raise MissingFeaturesError(
-            f"no features for SNR {snr_db} dB: {path} does not exist "
+            f"no features for SNR {snr_db} dB{recipe}: {path} does not exist "
             f"(feature files present: {', '.join(present) or 'none'}; "
             "run `python -m paperlib data --profile ...` or prepare_data first, "
             "with this SNR in data.snrs)"
