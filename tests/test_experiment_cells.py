@@ -46,13 +46,18 @@ PINNED: dict[tuple, str] = {
     ("pocket", "2APAE", 20, 1, 0.001, "relu", None): "2APAE-snr20-fold1-bcd1cc2d544f",
 }
 CELL_COUNTS = {"smoke": 8, "pocket": 20}
+"""Cells of Tables IV and V (with the repeats); the robustness study adds STUDY_COUNTS."""
+STUDY_COUNTS = {"smoke": 8, "pocket": 16}
+"""smoke: 2APAE-local fixed + 6 models random + a 2APAE repeat, at 20 dB; pocket: 2APAE-local
+fixed x 2 SNRs + 6 models random x 2 SNRs + 2 repeats at 0 dB (random)."""
 
 
 @pytest.mark.parametrize("name", ["smoke", "pocket"])
 def test_run_ids_are_those_of_before_the_split(name: str) -> None:
     profile = load_profile(name)
-    cells = grid_cells(profile)
+    cells = grid_cells(profile, include_study=False)
     assert len(cells) == CELL_COUNTS[name]
+    assert len(grid_cells(profile)) == CELL_COUNTS[name] + STUDY_COUNTS[name]
     ids = {
         (name, c.model, c.snr_db, c.fold, c.alpha, c.decoder_activation, c.seed): run_key(
             profile, features_sha256=ZEROS, **c.kwargs()
@@ -65,11 +70,13 @@ def test_run_ids_are_those_of_before_the_split(name: str) -> None:
 
 
 def test_preflight_counts_the_grid_cells() -> None:
-    # pocket: 5 models x 3 SNRs + ablation at 0 dB (alpha 0, 0.01, linear) + 2 repeats at 0 dB
+    # pocket: 5 models x 3 SNRs + ablation at 0 dB (alpha 0, 0.01, linear) + 2 repeats at 0 dB,
+    # and the study: 2APAE-local fixed at 0/20 dB, 6 models random at 0/20 dB, 2 repeats random
     pocket = load_profile("pocket")
-    assert preflight.grid_run_count(pocket) == 5 * 3 + 3 + 2 == len(grid_cells(pocket)) == 20
+    assert preflight.grid_run_count(pocket) == 5 * 3 + 3 + 2 + 2 + 12 + 2 == len(grid_cells(pocket))
     paper = load_profile("paper")
-    assert preflight.grid_run_count(paper) == 5 * 3 * 4 + 3 * 3 * 4
+    study = (2 + 12) * 4  # no repeats in the paper profile
+    assert preflight.grid_run_count(paper) == 5 * 3 * 4 + 3 * 3 * 4 + study
 
 
 def test_cells_per_gpu_is_validated() -> None:

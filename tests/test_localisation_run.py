@@ -293,7 +293,7 @@ def test_examples_and_figures(tiny) -> None:
     fig = plot_frame_scores(examples)
     assert len(fig.axes) == 2
     titles = [ax.get_title(loc="left") for ax in fig.axes]
-    assert "integrated gradients (dotted)" in titles[1] and "occlusion (dash-dot)" in titles[1]
+    assert "integrated gradients (solid)" in titles[1] and "occlusion (dash-dot)" in titles[1]
     fig = plot_frame_scores(examples, scorers=["class maps", "integrated gradients"])
     titles = [ax.get_title(loc="left") for ax in fig.axes]
     assert titles[1] == "integrated gradients (dotted)" and titles[0] == "class maps (solid)"
