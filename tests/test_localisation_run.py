@@ -296,7 +296,7 @@ def test_examples_and_figures(tiny) -> None:
     assert "integrated gradients (solid)" in titles[1] and "occlusion (dash-dot)" in titles[1]
     fig = plot_frame_scores(examples, scorers=["class maps", "integrated gradients"])
     titles = [ax.get_title(loc="left") for ax in fig.axes]
-    assert titles[1] == "integrated gradients (dotted)" and titles[0] == "class maps (solid)"
+    assert titles[1] == "integrated gradients (solid)" and titles[0] == "class maps (solid)"
     assert fig.axes[1].get_ylim()[0] <= -0.05
     fig = plot_tf_maps(examples, CLASS_INDEX["Cello"])
     assert sum(ax.get_visible() for ax in fig.axes) == 4  # input, mask, two models
