@@ -171,16 +171,25 @@ def compare_pairs(
     return pd.DataFrame(rows)
 
 
+def _paper_recipe(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the paper's recipe (fixed onsets); a table without recipes is all of it."""
+    return frame[frame["onsets"] == "fixed"] if "onsets" in frame.columns else frame
+
+
 def table_iv_means(summary: pd.DataFrame, snr_db: int, *, metric: str = "micro_ap") -> pd.Series:
-    """Fold-mean ``metric`` per model at ``snr_db`` from a Table IV summary (one 2APAE variant)."""
-    rows = summary[(summary["snr_db"] == snr_db) & (summary["metric"] == metric)]
+    """Fold-mean ``metric`` per model at ``snr_db`` from a Table IV summary (one 2APAE variant;
+    the paper's recipe only)."""
+    rows = _paper_recipe(summary)
+    rows = rows[(rows["snr_db"] == snr_db) & (rows["metric"] == metric)]
     return rows.groupby("model")["mean"].first()
 
 
 def ablation_means(
     summary: pd.DataFrame, snr_db: int, *, decoder: str = "relu", metric: str = "micro_ap"
 ) -> pd.Series:
-    """Fold-mean ``metric`` of 2APAE per α (``decoder`` variant) at ``snr_db``, indexed by α."""
+    """Fold-mean ``metric`` of 2APAE per α (``decoder`` variant) at ``snr_db``, indexed by α
+    (the paper's recipe only)."""
+    summary = _paper_recipe(summary)
     rows = summary[
         (summary["model"] == MODEL_WITH_DECODER)
         & (summary["snr_db"] == snr_db)
