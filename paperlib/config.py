@@ -29,6 +29,9 @@ PROFILE_NAMES: tuple[str, ...] = ("pocket", "paper", "smoke")
 PRECISIONS: tuple[str, ...] = ("fp32", "tf32", "bf16")
 """Values of ``train.precision`` (see :mod:`paperlib.training.precision`)."""
 
+INITS: tuple[str, ...] = ("paper", "prior")
+"""Values of ``train.init`` (see :mod:`paperlib.models.prior`)."""
+
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -96,7 +99,13 @@ class TrainConfig:
     """Optimisation settings (authors' code: Adam 1e-3, batch 24, 80 epochs)."""
 
     epochs: int = 80
-    """Training epochs; the checkpoint kept is the epoch with the best validation micro-AP."""
+    """Training epochs; the checkpoint kept is the epoch with the best validation micro-AP.
+    Ignored when ``steps`` is set."""
+    steps: int | None = None
+    """Training budget in optimiser steps instead of epochs: the run trains
+    ``ceil(steps / steps_per_epoch)`` whole epochs (so it takes at least ``steps`` steps and
+    every epoch is evaluated, checkpointed and resumable as usual), whatever the number of
+    training clips. ``None`` (the default) counts ``epochs`` instead."""
     batch_size: int = 24
     """Clips per optimisation step."""
     lr: float = 1e-3
@@ -115,6 +124,10 @@ class TrainConfig:
     """Seed of weight initialisation and of the per-epoch shuffling."""
     num_threads: int = 0
     """CPU threads for torch; 0 leaves torch's default."""
+    init: str = "paper"
+    """Initialisation: ``paper`` (the authors' code) or ``prior`` (as ``paper``, then the last
+    per-class layer set so that each class starts at its prior in the training split; see
+    :mod:`paperlib.models.prior`)."""
     precision: str = "fp32"
     """Arithmetic of training and scoring: ``fp32`` (plain float32, as the authors trained;
     reproduces the paper), ``tf32`` (TF32 tensor cores on CUDA; identical to fp32 on a CPU) or
@@ -122,10 +135,34 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_ranges(self, "train")
+        if self.init not in INITS:
+            raise ConfigError(f"train.init must be one of {', '.join(INITS)}, got {self.init!r}")
         if self.precision not in PRECISIONS:
             raise ConfigError(
                 f"train.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
             )
+
+    def epochs_for(self, steps_per_epoch: int) -> int:
+        """Epochs to train with ``steps_per_epoch`` optimiser steps an epoch: ``epochs``, or
+        ``ceil(steps / steps_per_epoch)`` when ``steps`` is set.
+
+        Raises:
+            ValueError: ``steps_per_epoch`` below 1.
+        """
+        return epochs_for_budget(self.epochs, self.steps, steps_per_epoch)
+
+
+def epochs_for_budget(epochs: int, steps: int | None, steps_per_epoch: int) -> int:
+    """``epochs`` when ``steps`` is None, else ``ceil(steps / steps_per_epoch)`` (whole epochs).
+
+    Raises:
+        ValueError: ``steps_per_epoch`` below 1.
+    """
+    if steps_per_epoch < 1:
+        raise ValueError(f"steps_per_epoch must be >= 1, got {steps_per_epoch!r}")
+    if steps is None:
+        return int(epochs)
+    return -(-int(steps) // steps_per_epoch)
 
 
 @dataclass(frozen=True)
@@ -208,6 +245,7 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "data.seed": (lambda v: v >= 0, "an integer >= 0"),
     "data.workers": (lambda v: v >= 0, "an integer >= 0 (0: one per CPU core)"),
     "train.epochs": (lambda v: v >= 1, "an integer >= 1"),
+    "train.steps": (lambda v: v is None or v >= 1, "an integer >= 1 or null (count epochs)"),
     "train.batch_size": (lambda v: v >= 1, "an integer >= 1"),
     "train.lr": (lambda v: _finite(v) and v > 0, "a number > 0"),
     "train.alpha": (lambda v: _finite(v) and v >= 0, "a number >= 0"),

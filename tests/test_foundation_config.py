@@ -77,9 +77,29 @@ def test_wrongly_typed_values_name_the_key(values: dict, fragment: str) -> None:
         from_dict(TrainConfig, values, where="train")
 
 
-@pytest.mark.parametrize("name", PROFILE_NAMES)
-def test_every_shipped_profile_trains_in_fp32(name: str) -> None:
-    assert load_profile(name).train.precision == "fp32"
+def test_paper_profile_trains_as_the_authors_did() -> None:
+    """fp32, the authors' init, a budget in epochs (the pocket departs; chapter 3 lists why)."""
+    train = load_profile("paper").train
+    assert (train.precision, train.init, train.steps) == ("fp32", "paper", None)
+
+
+def test_step_budget_gives_whole_epochs() -> None:
+    """train.steps -> ceil(steps / steps per epoch); without it, train.epochs."""
+    assert TrainConfig(epochs=7).epochs_for(19) == 7
+    assert TrainConfig(epochs=7, steps=600).epochs_for(19) == 32  # 31 epochs = 589 < 600
+    assert TrainConfig(steps=38).epochs_for(19) == 2
+    assert TrainConfig(steps=1).epochs_for(19) == 1
+    with pytest.raises(ValueError, match="steps_per_epoch must be >= 1"):
+        TrainConfig(steps=5).epochs_for(0)
+    with pytest.raises(ConfigError, match=r"train.steps must be an integer >= 1 or null.*0"):
+        TrainConfig(steps=0)
+    assert from_dict(TrainConfig, {"steps": None}).steps is None
+
+
+def test_init_accepts_paper_and_prior_only() -> None:
+    assert TrainConfig(init="prior").init == "prior"
+    with pytest.raises(ConfigError, match=r"train\.init must be one of paper, prior, got 'zero'"):
+        TrainConfig(init="zero")
 
 
 def test_precision_accepts_the_three_modes_and_rejects_others_naming_the_key(tmp_path) -> None:

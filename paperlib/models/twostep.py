@@ -41,6 +41,12 @@ class TwoStepAPAE(SEDModel):
             last_activation=spec.decoder_activation,
         )
 
+    def start_at_prior(self, logit: torch.Tensor) -> None:
+        """Step 2's classification bias (shared by the classes) = the logit of the mean prior,
+        so the clip probabilities start near it instead of near 0.5."""
+        mean_prior = torch.sigmoid(logit.double()).mean()
+        self.attention.step2.classification.bias.fill_(float(torch.logit(mean_prior)))
+
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         z = self.encoder(self.check_input(x))  # (B, C_enc, T, F)
         class_maps = self.class_conv(z)  # (B, K, T, F)

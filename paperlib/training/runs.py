@@ -86,6 +86,10 @@ class RunKey:
 
 _TRAIN_KEYS_IGNORED = ("device", "num_threads", "eval_batch_size")
 
+_TRAIN_KEYS_AT_DEFAULT_OMITTED = {"steps": None, "init": "paper"}
+"""Training settings added after runs were first cached: at these values (what every earlier
+run did) they are left out of the key, so those runs keep their ids."""
+
 
 def run_key(
     profile: Profile,
@@ -113,7 +117,14 @@ def run_key(
     """
     has_decoder = model == MODEL_WITH_DECODER
     defaults = type(profile.model)()
-    train = {k: v for k, v in to_dict(profile.train).items() if k not in _TRAIN_KEYS_IGNORED}
+    train = {
+        k: v
+        for k, v in to_dict(profile.train).items()
+        if k not in _TRAIN_KEYS_IGNORED
+        and not (k in _TRAIN_KEYS_AT_DEFAULT_OMITTED and v == _TRAIN_KEYS_AT_DEFAULT_OMITTED[k])
+    }
+    if train.get("steps") is not None:
+        del train["epochs"]  # a budget in steps replaces the epoch count (TrainConfig.steps)
     run_alpha = float(profile.train.alpha if alpha is None else alpha) if has_decoder else 0.0
     train["alpha"] = run_alpha
     if seed is not None:

@@ -40,7 +40,7 @@ import torch
 import yaml
 from torch.nn import functional as F
 
-from paperlib.config import Profile, to_dict
+from paperlib.config import Profile, epochs_for_budget, to_dict
 from paperlib.metrics import chance_levels, clip_metrics
 from paperlib.progress import progress_bar
 from paperlib.training.data import Split, load_split, open_feature_file
@@ -426,6 +426,10 @@ def _train_locked(
         mel_bins=split.x_train.shape[2],
         **key.model_kwargs(),
     )
+    if cfg.init == "prior":  # the last per-class layer starts at the training split's priors
+        from paperlib.models.prior import class_prior, start_at_prior
+
+        start_at_prior(net, class_prior(split.y_train))
     spec = _spec_dict(net)
 
     state: dict[str, Any] | None = None
@@ -495,8 +499,8 @@ def _fit(
     y_train = torch.from_numpy(split.y_train)
     if dev.type == "cuda":
         x_train, y_train = x_train.to(dev), y_train.to(dev)
-    epochs = int(cfg["epochs"])
     n_batches = math.ceil(len(x_train) / cfg["batch_size"])
+    epochs = epochs_for_budget(cfg.get("epochs", 0), cfg.get("steps"), n_batches)
     bar = progress_bar(
         progress=progress,
         total=epochs * n_batches,
