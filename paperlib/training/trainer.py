@@ -41,7 +41,7 @@ import yaml
 from torch.nn import functional as F
 
 from paperlib.config import Profile, epochs_for_budget, to_dict
-from paperlib.metrics import chance_levels, clip_metrics
+from paperlib.metrics import chance_levels, clip_metrics, micro_ap
 from paperlib.progress import progress_bar
 from paperlib.training.data import Split, load_split, open_feature_file
 from paperlib.training.precision import Precision
@@ -536,10 +536,10 @@ def _fit(
                 net, split.x_val, batch_size=eval_batch, device=dev, precision=cfg["precision"]
             )
             val = clip_metrics(split.y_val, val_scores)
-            train_ap = clip_metrics(
+            train_ap = micro_ap(
                 torch.cat(train_targets).numpy(),
                 np.clip(torch.cat(train_scores).numpy(), 0.0, 1.0),
-            ).micro_ap
+            )
             scheduler.step(val.micro_ap)
             loss_mean, bce_mean, mse_mean = sums / len(x_train)
             rows.append(
