@@ -2,19 +2,23 @@
 
 With the authors' initialisation (``train.init: paper``) the sigmoid-pooled baselines start far
 from the class frequencies (GMP's clip probabilities start near 0.9, GAP's and GWRP's near 0.5,
-for classes present in ~7 % of the clips) and spend their first few hundred optimiser steps
-unlearning that. ``prior`` sets the last per-class layer so that every clip's probability starts
-at (or near) the class prior of the *training* split, and leaves every other weight as the paper's
-initialisation drew it. What each model changes is its :meth:`~paperlib.models.SEDModel.start_at_prior`:
+for classes present in ~7 % of the clips) and sit at chance for their first few hundred
+optimiser steps (pocket GMP at 0 dB: ~450). ``prior`` sets the last per-class layer so that
+every clip's probability starts at the class prior of the *training* split, and leaves every
+other weight as the paper's initialisation drew it. What each model changes is its
+:meth:`~paperlib.models.SEDModel.start_at_prior`:
 
 * GMP, GAP, GWRP: the class convolution's weight is zeroed and its bias set to ``logit(prior)``:
   every class map is the constant ``prior`` and so is every pooled clip probability (exactly,
   for max, mean and weighted-rank pooling alike). Setting the bias alone is not enough for
   GMP: the maximum over 77 x 16 positions of a randomly weighted map starts near 0.6 even
   when the map's typical value is the prior.
-* 2APAE: step 2's classification layer is shared by the classes (``Linear(T, T)``), so only
-  the mean prior can be set there: its bias becomes ``logit(mean prior)``, and the clip
-  probabilities start near the mean prior instead of near 0.5.
+* 2APAE: unchanged. Step 2's classification layer (``Linear(T, T)``) is shared by the
+  classes, so only the mean prior can be set there; its bias at ``logit(mean prior)`` started
+  the clip probabilities at the mean prior but slowed learning (pocket, 0 dB, bf16: best
+  micro-AP 0.41 within 1,140 steps instead of 0.53 within 532; see
+  ``benchmarks/results/pocket_speed_exploration.csv``), so the paper's init stays. It learns
+  without a plateau from that init anyway.
 * Atrous AP: unchanged. Its clip probability is ``sigmoid(sum of attention x log-softmax over
   classes)``; with class maps that do not yet vary over T x F the log-softmax sums to one over
   the K classes, so it cannot start at priors whose odds sum above one (41 classes at ~7 %:
