@@ -106,6 +106,10 @@ class TrainConfig:
     ``ceil(steps / steps_per_epoch)`` whole epochs (so it takes at least ``steps`` steps and
     every epoch is evaluated, checkpointed and resumable as usual), whatever the number of
     training clips. ``None`` (the default) counts ``epochs`` instead."""
+    steps_by_model: dict[str, int] = field(default_factory=dict)
+    """Step budgets of single models that replace ``steps`` for them, e.g. ``{GAP: 800}``
+    (a slow learner given more steps than the others); empty by default. The run key holds
+    only the budget of its own model."""
     batch_size: int = 24
     """Clips per optimisation step."""
     lr: float = 1e-3
@@ -142,14 +146,20 @@ class TrainConfig:
                 f"train.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
             )
 
-    def epochs_for(self, steps_per_epoch: int) -> int:
+    def steps_for(self, model: str) -> int | None:
+        """The step budget of ``model``: its ``steps_by_model`` entry, else ``steps``."""
+        return self.steps_by_model.get(model, self.steps)
+
+    def epochs_for(self, steps_per_epoch: int, model: str | None = None) -> int:
         """Epochs to train with ``steps_per_epoch`` optimiser steps an epoch: ``epochs``, or
-        ``ceil(steps / steps_per_epoch)`` when ``steps`` is set.
+        ``ceil(budget / steps_per_epoch)`` when ``model``'s budget (:meth:`steps_for`; without
+        ``model``, ``steps``) is set.
 
         Raises:
             ValueError: ``steps_per_epoch`` below 1.
         """
-        return epochs_for_budget(self.epochs, self.steps, steps_per_epoch)
+        steps = self.steps if model is None else self.steps_for(model)
+        return epochs_for_budget(self.epochs, steps, steps_per_epoch)
 
 
 def epochs_for_budget(epochs: int, steps: int | None, steps_per_epoch: int) -> int:
@@ -246,6 +256,10 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "data.workers": (lambda v: v >= 0, "an integer >= 0 (0: one per CPU core)"),
     "train.epochs": (lambda v: v >= 1, "an integer >= 1"),
     "train.steps": (lambda v: v is None or v >= 1, "an integer >= 1 or null (count epochs)"),
+    "train.steps_by_model": (
+        lambda v: all(isinstance(k, str) and v[k] >= 1 for k in v),
+        "a mapping of model names to integers >= 1",
+    ),
     "train.batch_size": (lambda v: v >= 1, "an integer >= 1"),
     "train.lr": (lambda v: _finite(v) and v > 0, "a number > 0"),
     "train.alpha": (lambda v: _finite(v) and v >= 0, "a number >= 0"),
@@ -308,6 +322,14 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         if value is None:
             return None
         return _coerce(value, args[0], where)
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        (key_type, value_type) = typing.get_args(annotation)
+        return {
+            _coerce(k, key_type, f"{where} key"): _coerce(v, value_type, f"{where}.{k}")
+            for k, v in value.items()
+        }
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, got {value!r}")

@@ -147,3 +147,16 @@ def test_dotted_overrides_change_only_what_they_name() -> None:
 def test_configs_are_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         load_profile("smoke").train.epochs = 5  # type: ignore[misc]
+
+
+def test_steps_by_model_replaces_the_budget_of_its_models_only() -> None:
+    train = from_dict(TrainConfig, {"steps": 400, "steps_by_model": {"GAP": 800}}, where="train")
+    assert (train.steps_for("GAP"), train.steps_for("GMP")) == (800, 400)
+    assert train.epochs_for(19, "GAP") == 43 and train.epochs_for(19, "GMP") == 22
+    assert TrainConfig(epochs=5, steps_by_model={"GAP": 38}).epochs_for(19, "GMP") == 5
+    with pytest.raises(ConfigError, match=r"train\.steps_by_model must be a mapping of model"):
+        from_dict(TrainConfig, {"steps_by_model": {"GAP": 0}}, where="train")
+    with pytest.raises(ConfigError, match=r"train.steps_by_model.GAP: expected an integer"):
+        from_dict(TrainConfig, {"steps_by_model": {"GAP": "many"}}, where="train")
+    with pytest.raises(ConfigError, match=r"train\.steps_by_model: expected a mapping"):
+        from_dict(TrainConfig, {"steps_by_model": [800]}, where="train")

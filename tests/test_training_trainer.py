@@ -250,3 +250,25 @@ def test_prior_init_starts_gmp_at_the_training_prior(setup):
     expected = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
     assert prior.log["bce"].iloc[0] == pytest.approx(expected, rel=1e-3)
     assert paper.log["bce"].iloc[0] > 2 * expected
+
+
+def test_run_key_holds_only_its_models_budget():
+    """A GAP budget changes GAP's run id and no other model's; new fields at their defaults
+    leave the key as it was before they existed; an unknown model is named."""
+    from paperlib.config import profile_with_overrides
+    from paperlib.training import run_key
+
+    pocket = load_profile("paper")
+    plain = run_key(pocket, model="GMP", snr_db=0, fold=1)
+    assert not {"steps", "init", "steps_by_model"} & set(plain.train)
+    assert plain.train["epochs"] == pocket.train.epochs
+    budget = profile_with_overrides(pocket, {"train.steps": 400})
+    slow = profile_with_overrides(budget, {"train.steps_by_model": {"GAP": 800}})
+    gmp, gap = (run_key(slow, model=m, snr_db=0, fold=1) for m in ("GMP", "GAP"))
+    assert gmp.train["steps"] == 400 and gap.train["steps"] == 800
+    assert "epochs" not in gmp.train and "steps_by_model" not in gap.train
+    assert gmp.run_id == run_key(budget, model="GMP", snr_db=0, fold=1).run_id
+    assert gap.run_id != run_key(budget, model="GAP", snr_db=0, fold=1).run_id
+    typo = profile_with_overrides(budget, {"train.steps_by_model": {"GAPP": 800}})
+    with pytest.raises(ValueError, match=r"unknown model\(s\) GAPP; valid models: GMP, GAP"):
+        run_key(typo, model="GMP", snr_db=0, fold=1)
