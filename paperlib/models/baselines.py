@@ -46,8 +46,11 @@ class PooledCNN(SEDModel):
         self.pool = GlobalPool(pooling)
 
     def start_at_prior(self, logit: torch.Tensor) -> None:
-        """Class convolution: weight 0, bias ``logit`` (K,): every class map and every pooled
-        clip probability starts at its prior."""
+        """GMP: class convolution weight 0, bias ``logit`` (K,): every class map and every clip
+        probability starts at its prior. GAP and GWRP keep the paper's init (see
+        :mod:`paperlib.models.prior`)."""
+        if self.pool.kind != "max":
+            return
         self.class_conv.conv.weight.zero_()
         self.class_conv.conv.bias.copy_(logit)
 

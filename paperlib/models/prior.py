@@ -1,18 +1,22 @@
 """Starting each class at its prior (``train.init: prior``), a departure from the paper's init.
 
-With the authors' initialisation (``train.init: paper``) the sigmoid-pooled baselines start far
-from the class frequencies (GMP's clip probabilities start near 0.9, GAP's and GWRP's near 0.5,
-for classes present in ~7 % of the clips) and sit at chance for their first few hundred
-optimiser steps (pocket GMP at 0 dB: ~450). ``prior`` sets the last per-class layer so that
-every clip's probability starts at the class prior of the *training* split, and leaves every
-other weight as the paper's initialisation drew it. What each model changes is its
-:meth:`~paperlib.models.SEDModel.start_at_prior`:
+With the authors' initialisation (``train.init: paper``) GMP starts far from the class
+frequencies (its clip probabilities start near 0.9 for classes present in ~7 % of the clips:
+the maximum over 77 x 16 positions of a randomly weighted sigmoid map) and sits at chance for
+its first ~450 optimiser steps (pocket, 0 dB). ``prior`` sets the last per-class layer so that
+every clip's probability starts at the class prior of the *training* split, where that was
+measured to help, and leaves every other weight as the paper's initialisation drew it. What
+each model changes is its :meth:`~paperlib.models.SEDModel.start_at_prior`; the evidence is in
+``benchmarks/results/pocket_speed_exploration.csv`` (pocket, 0 dB, fold 1, bf16, seed 0):
 
-* GMP, GAP, GWRP: the class convolution's weight is zeroed and its bias set to ``logit(prior)``:
-  every class map is the constant ``prior`` and so is every pooled clip probability (exactly,
-  for max, mean and weighted-rank pooling alike). Setting the bias alone is not enough for
-  GMP: the maximum over 77 x 16 positions of a randomly weighted map starts near 0.6 even
-  when the map's typical value is the prior.
+* GMP: the class convolution's weight is zeroed and its bias set to ``logit(prior)``: every
+  class map is the constant ``prior`` and so is every clip probability. It reached 3x chance
+  after 247 steps instead of 950, and a best micro-AP of 0.45 instead of 0.25 in 1,140 steps.
+  (The bias alone is not enough: the maximum of a randomly weighted map starts near 0.6 even
+  when the map's typical value is the prior.)
+* GAP, GWRP: unchanged. They start near 0.5 with smooth maps and no plateau; the same zeroed
+  weight and prior bias slowed GAP (3x chance after 722 steps instead of 608, best 0.23
+  instead of 0.28 within 817).
 * 2APAE: unchanged. Step 2's classification layer (``Linear(T, T)``) is shared by the
   classes, so only the mean prior can be set there; its bias at ``logit(mean prior)`` started
   the clip probabilities at the mean prior but slowed learning (pocket, 0 dB, bf16: best
