@@ -470,6 +470,10 @@ def load_profile(name_or_path: str | Path) -> Profile:
 def profile_with_overrides(profile: Profile, overrides: Mapping[str, Any]) -> Profile:
     """Apply dotted overrides such as ``{"train.epochs": 2, "data.snrs": [20]}``.
 
+    An override of ``train.epochs`` alone also clears the profile's step budget
+    (``train.steps``, ``train.steps_by_model``), so ``--set train.epochs=2`` trains two epochs
+    in a profile that counts steps; give ``train.steps`` as well to keep a budget.
+
     Raises:
         ConfigError: a dotted key that names no section or field (valid ones are listed).
     """
@@ -485,6 +489,10 @@ def profile_with_overrides(profile: Profile, overrides: Mapping[str, Any]) -> Pr
             nested[section] = value
         else:
             nested.setdefault(section, {})[key] = value
+    train = nested.get("train")
+    if isinstance(train, dict) and "epochs" in train:
+        if not {"steps", "steps_by_model"} & set(train):
+            train.update(steps=None, steps_by_model={})
     return replace(profile, **nested)
 
 

@@ -135,9 +135,10 @@ def test_config_hash_is_stable_and_sensitive_to_every_change() -> None:
 
 def test_dotted_overrides_change_only_what_they_name() -> None:
     pocket = load_profile("pocket")
-    changed = profile_with_overrides(pocket, {"train.epochs": 2, "data.snrs": [20]})
-    assert changed.train.epochs == 2 and changed.data.snrs == (20,)
-    assert dataclasses.replace(changed.train, epochs=pocket.train.epochs) == pocket.train
+    changed = profile_with_overrides(pocket, {"train.lr": 0.5, "data.snrs": [20]})
+    assert changed.train.lr == 0.5 and changed.data.snrs == (20,)
+    assert dataclasses.replace(changed.train, lr=pocket.train.lr) == pocket.train
+    # (train.epochs alone also clears the step budget: see the test below)
     with pytest.raises(ConfigError, match="valid sections"):
         profile_with_overrides(pocket, {"trian.epochs": 2})
     with pytest.raises(ConfigError, match="valid keys"):
@@ -160,3 +161,19 @@ def test_steps_by_model_replaces_the_budget_of_its_models_only() -> None:
         from_dict(TrainConfig, {"steps_by_model": {"GAP": "many"}}, where="train")
     with pytest.raises(ConfigError, match=r"train\.steps_by_model: expected a mapping"):
         from_dict(TrainConfig, {"steps_by_model": [800]}, where="train")
+
+
+def test_an_epochs_override_replaces_the_step_budget_unless_steps_are_given_too() -> None:
+    pocket = load_profile("pocket")
+    assert pocket.train.steps is not None  # the pocket counts steps
+    two = profile_with_overrides(pocket, {"train.epochs": 2})
+    assert (two.train.steps, two.train.steps_by_model, two.train.epochs_for(19, "GAP")) == (
+        None,
+        {},
+        2,
+    )
+    both = profile_with_overrides(pocket, {"train.epochs": 2, "train.steps": 38})
+    assert (
+        both.train.epochs_for(19, "GMP") == 2
+        and both.train.steps_by_model == pocket.train.steps_by_model
+    )

@@ -20,7 +20,7 @@ each model changes is its :meth:`~paperlib.models.SEDModel.start_at_prior`; the 
 * 2APAE: unchanged. Step 2's classification layer (``Linear(T, T)``) is shared by the
   classes, so only the mean prior can be set there; its bias at ``logit(mean prior)`` started
   the clip probabilities at the mean prior but slowed learning (pocket, 0 dB, bf16: best
-  micro-AP 0.41 within 1,140 steps instead of 0.53 within 532; see
+  micro-AP 0.41 instead of 0.60 within 1,140 steps; see
   ``benchmarks/results/pocket_speed_exploration.csv``), so the paper's init stays. It learns
   without a plateau from that init anyway.
 * Atrous AP: unchanged. Its clip probability is ``sigmoid(sum of attention x log-softmax over
