@@ -12,14 +12,14 @@ Two parts, in one run:
 2. **Learning**: every model trained on the pocket corpus (``--snr``, ``--fold``) in the
    *previous* setting (fp32, the paper's init, 60 epochs = 1,140 steps), in the *pocket*
    profile as shipped, and in the pocket profile with each kept learning change reverted
-   alone (``init``, ``precision``): steps until the validation micro-AP first reaches 3x chance
+   alone (``init``, for the models it changes; ``precision``): steps until the validation micro-AP first reaches 3x chance
    (*time to learned*, from ``log.csv``), the best micro-AP, the steps trained and the run's
    wall seconds. The runs are ordinary cached runs of the workspace (the pocket ones are the
    book's own cells), ``--workers`` at a time, one thread each, so a second call reports
    without training. The step budget's effect is exact by construction (steps trained); the
    runs are deterministic on the CPU, their seconds are not (measure on a quiet machine).
 
-    python -m benchmarks training                       # everything (about 40 min on 2 cores)
+    python -m benchmarks training                       # everything (~20 min on 2 cores)
     python -m benchmarks.bench_training --steps 3 --budget 38 --workspace /tmp/ws  # smoke
     python -m benchmarks.bench_training --device cuda --paper   # paper size on a GPU
 
@@ -30,6 +30,7 @@ data all``); without them it says so and stops after part 1.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import multiprocessing
 import os
 import time
@@ -53,6 +54,7 @@ PREVIOUS: dict[str, Any] = {
     "train.precision": "fp32",
     "train.init": "paper",
     "train.steps": None,
+    "train.steps_by_model": {},
     "train.epochs": 60,
 }
 """The pocket profile's training before the speed change (commit e1c1f77): 1,140 steps."""
@@ -218,15 +220,15 @@ def learning_settings(profile: Profile, budget: int | None) -> dict[str, dict[st
     for each field of :data:`REVERTIBLE` in which the pocket differs from ``previous``.
     ``budget`` (smoke tests) replaces every setting's step budget.
     """
-    shipped = {
-        key: getattr(profile.train, key.split(".")[1]) for key in PREVIOUS if key != "train.epochs"
-    }
+    shipped = {key: getattr(profile.train, key.split(".")[1]) for key in REVERTIBLE}
     settings: dict[str, dict[str, Any]] = {"previous": dict(PREVIOUS), "pocket": {}}
     for key in REVERTIBLE:
         if shipped[key] != PREVIOUS[key]:
             settings[f"pocket, {key.split('.')[1]} {PREVIOUS[key]}"] = {key: PREVIOUS[key]}
     if budget is not None:
-        settings = {k: {**v, "train.steps": budget} for k, v in settings.items()}
+        settings = {
+            k: {**v, "train.steps": budget, "train.steps_by_model": {}} for k, v in settings.items()
+        }
     return settings
 
 
@@ -270,6 +272,16 @@ def _learn(task: tuple[str, dict[str, Any], str, str, int, int]) -> Learning:
     )
 
 
+def prior_changes(name: str, setting: Setting) -> bool:
+    """Whether ``train.init: prior`` changes any weight of ``name`` (else its run with the
+    paper's init is the same computation as the pocket run and is not trained again)."""
+    from paperlib.models.prior import start_at_prior
+
+    before = _model(name, setting).state_dict()
+    after = start_at_prior(_model(name, setting), np.full(41, 3 / 41)).state_dict()
+    return any(not torch.equal(before[k], after[k]) for k in before)
+
+
 def learning(
     profile: Profile,
     models: list[str],
@@ -281,31 +293,40 @@ def learning(
     budget: int | None,
 ) -> list[Learning]:
     """Train (or read from the cache) every model in every :func:`learning_settings`."""
-    tasks = [
-        (label, overrides, model, str(workspace), snr, fold)
-        for label, overrides in learning_settings(profile, budget).items()
-        for model in models
-    ]
+    setting = pocket_setting(profile)
+    same = {m for m in models if not prior_changes(m, setting)}
+    tasks, copies = [], []
+    for label, overrides in learning_settings(profile, budget).items():
+        for model in models:
+            if label != "previous" and overrides.get("train.init") == "paper" and model in same:
+                copies.append((label, model))  # = the pocket run: init prior leaves it as is
+            else:
+                tasks.append((label, overrides, model, str(workspace), snr, fold))
     tasks.sort(key=lambda t: t[2] != "2APAE")  # the longest runs first
     context = multiprocessing.get_context("spawn")
     with context.Pool(workers) as pool:
-        return pool.map(_learn, tasks, chunksize=1)
+        results = pool.map(_learn, tasks, chunksize=1)
+    pocket = {r.model: r for r in results if r.label == "pocket"}
+    for label, model in copies:
+        results.append(dataclasses.replace(pocket[model], label=label + " (= pocket)"))
+    return results
 
 
 def _print_learning(results: list[Learning], models: list[str]) -> None:
-    labels = list(dict.fromkeys(r.label for r in results))
-    by = {(r.label, r.model): r for r in results}
+    by = {(r.label.removesuffix(" (= pocket)"), r.model): r for r in results}
+    labels = list(dict.fromkeys(label for label, _ in by))
     print(
-        f"{'model':8} {'setting':24} {'steps to 3x chance':>18} {'best micro-AP':>13} "
+        f"{'model':8} {'setting':32} {'steps to 3x chance':>18} {'best micro-AP':>13} "
         f"{'x chance':>8} {'steps':>6} {'run s':>7} {'steps/previous':>14} {'s/previous':>10}"
     )
     for model in models:
         base = by[("previous", model)]
         for label in labels:
             r = by[(label, model)]
+            shown = r.label
             learned = "never" if r.steps_to_learned is None else str(r.steps_to_learned)
             print(
-                f"{model:8} {label:24} {learned:>18} {r.best_micro_ap:13.3f} "
+                f"{model:8} {shown:32} {learned:>18} {r.best_micro_ap:13.3f} "
                 f"{r.best_micro_ap / r.chance:8.1f} {r.steps:6d} {r.seconds:7.0f} "
                 f"{r.steps / base.steps:14.2f} {r.seconds / base.seconds:10.2f}"
             )
