@@ -146,6 +146,18 @@ class TrainConfig:
                 f"train.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
             )
 
+    def budget_text(self) -> str:
+        """The training budget in words for tables and captions: ``80 epochs``, or
+        ``380 steps (GAP, GWRP: 760)``."""
+        if self.steps is None and not self.steps_by_model:
+            return f"{self.epochs} epochs"
+        by_steps: dict[int, list[str]] = {}
+        for model, steps in self.steps_by_model.items():
+            by_steps.setdefault(steps, []).append(model)
+        others = "; ".join(f"{', '.join(m)}: {n:,}" for n, m in by_steps.items())
+        main = f"{self.epochs} epochs" if self.steps is None else f"{self.steps:,} steps"
+        return f"{main} ({others})" if others else main
+
     def steps_for(self, model: str) -> int | None:
         """The step budget of ``model``: its ``steps_by_model`` entry, else ``steps``."""
         return self.steps_by_model.get(model, self.steps)

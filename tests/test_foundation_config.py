@@ -177,3 +177,11 @@ def test_an_epochs_override_replaces_the_step_budget_unless_steps_are_given_too(
         both.train.epochs_for(19, "GMP") == 2
         and both.train.steps_by_model == pocket.train.steps_by_model
     )
+
+
+def test_budget_text_names_the_budget_of_every_model() -> None:
+    assert TrainConfig(epochs=80).budget_text() == "80 epochs"
+    assert TrainConfig(steps=1140).budget_text() == "1,140 steps"
+    text = TrainConfig(steps=380, steps_by_model={"GAP": 760, "GWRP": 760, "GMP": 100})
+    assert text.budget_text() == "380 steps (GAP, GWRP: 760; GMP: 100)"
+    assert TrainConfig(epochs=5, steps_by_model={"GAP": 38}).budget_text() == "5 epochs (GAP: 38)"
