@@ -31,6 +31,9 @@ PROFILE_NAMES: tuple[str, ...] = ("pocket", "paper", "full", "smoke")
 PRECISIONS: tuple[str, ...] = ("fp32", "tf32", "bf16")
 """Values of ``train.precision`` (see :mod:`paperlib.run.precision`)."""
 
+INITS: tuple[str, ...] = ("paper", "prior")
+"""Values of ``train.init`` (see :mod:`paperlib.models.prior`)."""
+
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -106,7 +109,17 @@ class TrainConfig:
     """Optimisation settings (authors' code: Adam 1e-3, batch 24, 80 epochs)."""
 
     epochs: int = 80
-    """Training epochs; the checkpoint kept is the epoch with the best validation micro-AP."""
+    """Training epochs; the checkpoint kept is the epoch with the best validation micro-AP.
+    Ignored when ``steps`` is set."""
+    steps: int | None = None
+    """Training budget in optimiser steps instead of epochs: the run trains
+    ``ceil(steps / steps_per_epoch)`` whole epochs (so it takes at least ``steps`` steps and
+    every epoch is evaluated, checkpointed and resumable as usual), whatever the number of
+    training clips. ``None`` (the default) counts ``epochs`` instead."""
+    steps_by_model: dict[str, int] = field(default_factory=dict)
+    """Step budgets of single models that replace ``steps`` for them, e.g. ``{GAP: 800}``
+    (a slow learner given more steps than the others); empty by default. The run key holds
+    only the budget of its own model."""
     batch_size: int = 24
     """Clips per optimisation step."""
     lr: float = 1e-3
@@ -125,6 +138,10 @@ class TrainConfig:
     """Seed of weight initialisation and of the per-epoch shuffling."""
     num_threads: int = 0
     """CPU threads for torch; 0 leaves torch's default."""
+    init: str = "paper"
+    """Initialisation: ``paper`` (the authors' code) or ``prior`` (as ``paper``, then the last
+    per-class layer set so that each class starts at its prior in the training split; see
+    :mod:`paperlib.models.prior`)."""
     precision: str = "fp32"
     """Arithmetic of training and scoring: ``fp32`` (plain float32, as the authors trained;
     reproduces the paper), ``tf32`` (TF32 tensor cores on CUDA; identical to fp32 on a CPU) or
@@ -132,10 +149,52 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_ranges(self, "train")
+        if self.init not in INITS:
+            raise ConfigError(f"train.init must be one of {', '.join(INITS)}, got {self.init!r}")
         if self.precision not in PRECISIONS:
             raise ConfigError(
                 f"train.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
             )
+
+    def budget_text(self) -> str:
+        """The training budget in words for tables and captions: ``80 epochs``, or
+        ``380 steps (GAP, GWRP: 760)``."""
+        if self.steps is None and not self.steps_by_model:
+            return f"{self.epochs} epochs"
+        by_steps: dict[int, list[str]] = {}
+        for model, steps in self.steps_by_model.items():
+            by_steps.setdefault(steps, []).append(model)
+        others = "; ".join(f"{', '.join(m)}: {n:,}" for n, m in by_steps.items())
+        main = f"{self.epochs} epochs" if self.steps is None else f"{self.steps:,} steps"
+        return f"{main} ({others})" if others else main
+
+    def steps_for(self, model: str) -> int | None:
+        """The step budget of ``model``: its ``steps_by_model`` entry, else ``steps``."""
+        return self.steps_by_model.get(model, self.steps)
+
+    def epochs_for(self, steps_per_epoch: int, model: str | None = None) -> int:
+        """Epochs to train with ``steps_per_epoch`` optimiser steps an epoch: ``epochs``, or
+        ``ceil(budget / steps_per_epoch)`` when ``model``'s budget (:meth:`steps_for`; without
+        ``model``, ``steps``) is set.
+
+        Raises:
+            ValueError: ``steps_per_epoch`` below 1.
+        """
+        steps = self.steps if model is None else self.steps_for(model)
+        return epochs_for_budget(self.epochs, steps, steps_per_epoch)
+
+
+def epochs_for_budget(epochs: int, steps: int | None, steps_per_epoch: int) -> int:
+    """``epochs`` when ``steps`` is None, else ``ceil(steps / steps_per_epoch)`` (whole epochs).
+
+    Raises:
+        ValueError: ``steps_per_epoch`` below 1.
+    """
+    if steps_per_epoch < 1:
+        raise ValueError(f"steps_per_epoch must be >= 1, got {steps_per_epoch!r}")
+    if steps is None:
+        return int(epochs)
+    return -(-int(steps) // steps_per_epoch)
 
 
 @dataclass(frozen=True)
@@ -234,6 +293,11 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     ),
     "data.workers": (lambda v: v >= 0, "an integer >= 0 (0: one per CPU core)"),
     "train.epochs": (lambda v: v >= 1, "an integer >= 1"),
+    "train.steps": (lambda v: v is None or v >= 1, "an integer >= 1 or null (count epochs)"),
+    "train.steps_by_model": (
+        lambda v: all(isinstance(k, str) and v[k] >= 1 for k in v),
+        "a mapping of model names to integers >= 1",
+    ),
     "train.batch_size": (lambda v: v >= 1, "an integer >= 1"),
     "train.lr": (lambda v: _finite(v) and v > 0, "a number > 0"),
     "train.alpha": (lambda v: _finite(v) and v >= 0, "a number >= 0"),
@@ -297,6 +361,14 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         if value is None:
             return None
         return _coerce(value, args[0], where)
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        (key_type, value_type) = typing.get_args(annotation)
+        return {
+            _coerce(k, key_type, f"{where} key"): _coerce(v, value_type, f"{where}.{k}")
+            for k, v in value.items()
+        }
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
@@ -437,6 +509,10 @@ def load_profile(name_or_path: str | Path) -> Profile:
 def profile_with_overrides(profile: Profile, overrides: Mapping[str, Any]) -> Profile:
     """Apply dotted overrides such as ``{"train.epochs": 2, "data.snrs": [20]}``.
 
+    An override of ``train.epochs`` alone also clears the profile's step budget
+    (``train.steps``, ``train.steps_by_model``), so ``--set train.epochs=2`` trains two epochs
+    in a profile that counts steps; give ``train.steps`` as well to keep a budget.
+
     Raises:
         ConfigError: a dotted key that names no section or field (valid ones are listed).
     """
@@ -452,6 +528,10 @@ def profile_with_overrides(profile: Profile, overrides: Mapping[str, Any]) -> Pr
             nested[section] = value
         else:
             nested.setdefault(section, {})[key] = value
+    train = nested.get("train")
+    if isinstance(train, dict) and "epochs" in train:
+        if not {"steps", "steps_by_model"} & set(train):
+            train.update(steps=None, steps_by_model={})
     return replace(profile, **nested)
 
 

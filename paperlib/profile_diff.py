@@ -75,4 +75,6 @@ def profile_differences(
 def _show(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(str(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {v}" for k, v in value.items()) or "–"
     return "–" if value is None else str(value)

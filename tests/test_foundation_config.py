@@ -77,9 +77,29 @@ def test_wrongly_typed_values_name_the_key(values: dict, fragment: str) -> None:
         from_dict(TrainConfig, values, where="train")
 
 
-@pytest.mark.parametrize("name", PROFILE_NAMES)
-def test_every_shipped_profile_trains_in_fp32(name: str) -> None:
-    assert load_profile(name).train.precision == "fp32"
+def test_paper_profile_trains_as_the_authors_did() -> None:
+    """fp32, the authors' init, a budget in epochs (the pocket departs; chapter 3 lists why)."""
+    train = load_profile("paper").train
+    assert (train.precision, train.init, train.steps) == ("fp32", "paper", None)
+
+
+def test_step_budget_gives_whole_epochs() -> None:
+    """train.steps -> ceil(steps / steps per epoch); without it, train.epochs."""
+    assert TrainConfig(epochs=7).epochs_for(19) == 7
+    assert TrainConfig(epochs=7, steps=600).epochs_for(19) == 32  # 31 epochs = 589 < 600
+    assert TrainConfig(steps=38).epochs_for(19) == 2
+    assert TrainConfig(steps=1).epochs_for(19) == 1
+    with pytest.raises(ValueError, match="steps_per_epoch must be >= 1"):
+        TrainConfig(steps=5).epochs_for(0)
+    with pytest.raises(ConfigError, match=r"train.steps must be an integer >= 1 or null.*0"):
+        TrainConfig(steps=0)
+    assert from_dict(TrainConfig, {"steps": None}).steps is None
+
+
+def test_init_accepts_paper_and_prior_only() -> None:
+    assert TrainConfig(init="prior").init == "prior"
+    with pytest.raises(ConfigError, match=r"train\.init must be one of paper, prior, got 'zero'"):
+        TrainConfig(init="zero")
 
 
 def test_precision_accepts_the_three_modes_and_rejects_others_naming_the_key(tmp_path) -> None:
@@ -115,9 +135,10 @@ def test_config_hash_is_stable_and_sensitive_to_every_change() -> None:
 
 def test_dotted_overrides_change_only_what_they_name() -> None:
     pocket = load_profile("pocket")
-    changed = profile_with_overrides(pocket, {"train.epochs": 2, "data.snrs": [20]})
-    assert changed.train.epochs == 2 and changed.data.snrs == (20,)
-    assert dataclasses.replace(changed.train, epochs=pocket.train.epochs) == pocket.train
+    changed = profile_with_overrides(pocket, {"train.lr": 0.5, "data.snrs": [20]})
+    assert changed.train.lr == 0.5 and changed.data.snrs == (20,)
+    assert dataclasses.replace(changed.train, lr=pocket.train.lr) == pocket.train
+    # (train.epochs alone also clears the step budget: see the test below)
     with pytest.raises(ConfigError, match="valid sections"):
         profile_with_overrides(pocket, {"trian.epochs": 2})
     with pytest.raises(ConfigError, match="valid keys"):
@@ -138,3 +159,40 @@ def test_full_profile_is_the_paper_setting_on_the_pocket_corpus() -> None:
     assert full["data"]["mixtures_per_fold"] == paper["data"]["mixtures_per_fold"] == 2000
     # every background is used once: 4 folds of 2,000 mixtures
     assert full["data"]["pocket_backgrounds"] >= 4 * full["data"]["mixtures_per_fold"]
+
+
+def test_steps_by_model_replaces_the_budget_of_its_models_only() -> None:
+    train = from_dict(TrainConfig, {"steps": 400, "steps_by_model": {"GAP": 800}}, where="train")
+    assert (train.steps_for("GAP"), train.steps_for("GMP")) == (800, 400)
+    assert train.epochs_for(19, "GAP") == 43 and train.epochs_for(19, "GMP") == 22
+    assert TrainConfig(epochs=5, steps_by_model={"GAP": 38}).epochs_for(19, "GMP") == 5
+    with pytest.raises(ConfigError, match=r"train\.steps_by_model must be a mapping of model"):
+        from_dict(TrainConfig, {"steps_by_model": {"GAP": 0}}, where="train")
+    with pytest.raises(ConfigError, match=r"train.steps_by_model.GAP: expected an integer"):
+        from_dict(TrainConfig, {"steps_by_model": {"GAP": "many"}}, where="train")
+    with pytest.raises(ConfigError, match=r"train\.steps_by_model: expected a mapping"):
+        from_dict(TrainConfig, {"steps_by_model": [800]}, where="train")
+
+
+def test_an_epochs_override_replaces_the_step_budget_unless_steps_are_given_too() -> None:
+    pocket = load_profile("pocket")
+    assert pocket.train.steps is not None  # the pocket counts steps
+    two = profile_with_overrides(pocket, {"train.epochs": 2})
+    assert (two.train.steps, two.train.steps_by_model, two.train.epochs_for(19, "GAP")) == (
+        None,
+        {},
+        2,
+    )
+    both = profile_with_overrides(pocket, {"train.epochs": 2, "train.steps": 38})
+    assert (
+        both.train.epochs_for(19, "GMP") == 2
+        and both.train.steps_by_model == pocket.train.steps_by_model
+    )
+
+
+def test_budget_text_names_the_budget_of_every_model() -> None:
+    assert TrainConfig(epochs=80).budget_text() == "80 epochs"
+    assert TrainConfig(steps=1140).budget_text() == "1,140 steps"
+    text = TrainConfig(steps=380, steps_by_model={"GAP": 760, "GWRP": 760, "GMP": 100})
+    assert text.budget_text() == "380 steps (GAP, GWRP: 760; GMP: 100)"
+    assert TrainConfig(epochs=5, steps_by_model={"GAP": 38}).budget_text() == "5 epochs (GAP: 38)"

@@ -76,3 +76,33 @@ def test_bad_input_rejected(targets, scores, match):
     with pytest.raises(MetricInputError, match=match):
         clip_metrics(targets, scores)
     assert issubclass(MetricInputError, ValueError)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("decimals", [None, 1, 2])  # None: no ties; 1-2 decimals: many ties
+def test_numpy_ranking_matches_sklearn_exactly_for_ap_and_to_rounding_for_auc(seed, decimals):
+    """The AP is scikit-learn's float64 arithmetic bit for bit (the trainer picks the best epoch
+    with it); the AUC agrees to rounding. Float32 scores, as the trainer passes them."""
+    from paperlib.metrics import micro_ap
+
+    rng = np.random.default_rng(seed)
+    n, k = 150, 41
+    y = (rng.random((n, k)) < 0.07).astype(np.float32)
+    y[0], y[1] = 1, 0
+    s = (y * rng.random((n, k)) * 0.5 + rng.random((n, k))).astype(np.float32)
+    if decimals is not None:
+        s = np.round(s, decimals)
+    m = clip_metrics(y, s)
+    assert m.micro_ap == average_precision_score(y, s, average="micro")
+    assert micro_ap(y, s) == m.micro_ap
+    for j in range(k):
+        assert m.per_class_ap[j] == average_precision_score(y[:, j], s[:, j])
+        assert m.per_class_auc[j] == pytest.approx(roc_auc_score(y[:, j], s[:, j]), abs=1e-12)
+
+
+def test_micro_ap_alone_is_nan_without_positives_and_validates():
+    from paperlib.metrics import micro_ap
+
+    assert np.isnan(micro_ap(np.zeros((3, 2)), np.ones((3, 2))))
+    with pytest.raises(MetricInputError, match="same shape"):
+        micro_ap(np.zeros((3, 2)), np.ones((3, 3)))

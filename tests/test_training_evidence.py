@@ -123,7 +123,13 @@ def test_pocket_vs_paper_table_comes_from_the_profile_files():
     assert table.loc["model.width", "pocket"] == str(pocket.model.width)
     assert "train.batch_size" not in table.index  # the same in both: not a difference
     assert table.loc["train.lr", "why"] == profile_comments("pocket")["train.lr"]
-    assert table.loc["train.lr", "why"]  # every change the pocket profile makes says why
+    assert table.loc["train.lr", "why"]
+    assert table["why"].str.len().gt(0).all()  # every change the pocket profile makes says why
+    # the speed settings (issue 19) are listed with their values, the per-model budget readable
+    assert table.loc["train.init", "paper"] == "paper" and table.loc["train.init", "why"]
+    assert table.loc["train.steps", "paper"] == "–"
+    budget = ", ".join(f"{k}: {v}" for k, v in pocket.train.steps_by_model.items())
+    assert table.loc["train.steps_by_model", "pocket"] == budget
     assert profile_differences("paper", "paper").empty
 
 

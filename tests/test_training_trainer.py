@@ -165,10 +165,19 @@ def _train_cmd(profile_path: Path, feats: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def test_sigkill_mid_run_resumes_to_identical_metrics(tmp_path):
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"epochs": 6},
+        # the pocket's speed settings: bf16 autocast, prior init, a budget of 17 steps = 6 epochs
+        {"precision": "bf16", "init": "prior", "steps": 17},
+    ],
+    ids=["fp32", "bf16-prior-steps"],
+)
+def test_sigkill_mid_run_resumes_to_identical_metrics(tmp_path, settings):
     """A real subprocess killed with SIGKILL resumes and ends exactly like an unkilled run."""
     # one torch thread: with two, oneDNN kernels may differ from run to run in the 6th digit
-    profile_path = write_tiny_profile(tmp_path / "tiny.yaml", epochs=6, lr=0.01, num_threads=1)
+    profile_path = write_tiny_profile(tmp_path / "tiny.yaml", lr=0.01, num_threads=1, **settings)
     feats = write_synthetic_features(tmp_path / "f.h5", clips_per_fold=6, seed=2, **SHAPE)
     env_b = {**os.environ, "PAPERLIB_WORKSPACE": str(tmp_path / "b")}
     profile = load_profile(profile_path)
@@ -203,3 +212,62 @@ def test_sigkill_mid_run_resumes_to_identical_metrics(tmp_path):
     cols = [c for c in LOG_COLUMNS if c != "seconds"]
     pd.testing.assert_frame_equal(log_a[cols], log_b[cols], check_exact=True)
     assert list(log_b["epoch"]) == list(range(1, 7))
+
+
+def test_step_budget_trains_whole_epochs_and_replaces_epochs_in_the_key(setup):
+    """train.steps: ceil(steps / steps per epoch) whole epochs; epochs no longer in the run id."""
+    profile, ws, _ = setup
+    from paperlib.config import replace
+
+    # 3 training folds x 12 clips = 36 clips, batch 8: 5 steps an epoch; 11 steps -> 3 epochs
+    budget = replace(profile, train={"steps": 11})
+    result = train_run(budget, ws, model="GMP", snr_db=20, fold=1, progress=False)
+    assert list(result.log["epoch"]) == [1, 2, 3]
+    assert list(result.log["step"]) == [5, 10, 15]
+    assert "epochs" not in result.key.train and result.key.train["steps"] == 11
+    other_epochs = replace(budget, train={"epochs": 50})
+    again = train_run(other_epochs, ws, model="GMP", snr_db=20, fold=1, progress=False)
+    assert again.cached and again.run_id == result.run_id
+
+
+def test_prior_init_starts_gmp_at_the_training_prior(setup):
+    """train.init: prior -- a new run id, and GMP's first-epoch loss far below the paper init's."""
+    profile, ws, _ = setup
+    from paperlib.config import replace
+
+    one = replace(profile, train={"epochs": 1, "lr": 1e-6})  # lr ~0: the loss of the init
+    paper = train_run(one, ws, model="GMP", snr_db=20, fold=1, progress=False)
+    prior = train_run(replace(one, train={"init": "prior"}), ws, model="GMP", snr_db=20,
+                      fold=1, progress=False)  # fmt: skip
+    assert prior.run_id != paper.run_id and prior.key.train["init"] == "prior"
+    assert "init" not in paper.key.train  # the default keeps the ids of earlier runs
+    # every clip probability equals its class prior p: the BCE of those constant scores
+    from paperlib.training.data import load_split
+
+    y = load_split(paths.feature_file(ws, 20), 1).y_train.astype(np.float64)
+    p = np.clip(y.mean(axis=0), 0.5 / len(y), 1 - 0.5 / len(y))  # half a clip from 0 and 1
+    expected = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+    assert prior.log["bce"].iloc[0] == pytest.approx(expected, rel=1e-3)
+    assert paper.log["bce"].iloc[0] > 2 * expected
+
+
+def test_run_key_holds_only_its_models_budget():
+    """A GAP budget changes GAP's run id and no other model's; new fields at their defaults
+    leave the key as it was before they existed; an unknown model is named."""
+    from paperlib.config import profile_with_overrides
+    from paperlib.training import run_key
+
+    pocket = load_profile("paper")
+    plain = run_key(pocket, model="GMP", snr_db=0, fold=1)
+    assert not {"steps", "init", "steps_by_model"} & set(plain.train)
+    assert plain.train["epochs"] == pocket.train.epochs
+    budget = profile_with_overrides(pocket, {"train.steps": 400})
+    slow = profile_with_overrides(budget, {"train.steps_by_model": {"GAP": 800}})
+    gmp, gap = (run_key(slow, model=m, snr_db=0, fold=1) for m in ("GMP", "GAP"))
+    assert gmp.train["steps"] == 400 and gap.train["steps"] == 800
+    assert "epochs" not in gmp.train and "steps_by_model" not in gap.train
+    assert gmp.run_id == run_key(budget, model="GMP", snr_db=0, fold=1).run_id
+    assert gap.run_id != run_key(budget, model="GAP", snr_db=0, fold=1).run_id
+    typo = profile_with_overrides(budget, {"train.steps_by_model": {"GAPP": 800}})
+    with pytest.raises(ValueError, match=r"unknown model\(s\) GAPP; valid models: GMP, GAP"):
+        run_key(typo, model="GMP", snr_db=0, fold=1)

@@ -5,6 +5,7 @@ Every check raises with a message that lists the valid values or says exactly wh
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -190,14 +191,22 @@ def measure_cpu_flops(seconds: float = 0.3) -> float:
     return 2 * n**3 * reps / (time.perf_counter() - start)
 
 
+def budget_epochs(profile: Profile) -> int:
+    """Epochs a run of ``profile`` trains: ``train.epochs``, or ``train.steps`` in whole epochs
+    of the training split (three folds of ``mixtures_per_fold`` clips)."""
+    clips = 3 * profile.data.mixtures_per_fold
+    return profile.train.epochs_for(math.ceil(clips / profile.train.batch_size))
+
+
 def estimate_cpu_seconds(profile: Profile, flops_per_second: float) -> float:
     """Lower-bound CPU time of the profile's grid: FLOP per clip step x clips x epochs x cells.
 
     Uses 210 GFLOP per training clip at width 1 (scaled by width squared), three training folds
-    of ``mixtures_per_fold`` clips, ``train.epochs`` epochs and :func:`grid_run_count` runs.
+    of ``mixtures_per_fold`` clips, the epochs of the training budget (:func:`budget_epochs`)
+    and :func:`grid_run_count` runs.
     """
     clips = 3 * profile.data.mixtures_per_fold
-    flop = FLOP_PER_CLIP_STEP * profile.model.width**2 * clips * profile.train.epochs
+    flop = FLOP_PER_CLIP_STEP * profile.model.width**2 * clips * budget_epochs(profile)
     return flop * grid_run_count(profile) / flops_per_second
 
 
@@ -225,7 +234,7 @@ def check_gpu(profile: Profile, *, allow_cpu: bool, flops_per_second: float | No
     text = (
         f"profile {profile.name!r} is a GPU workload and torch sees no CUDA GPU. Estimated CPU "
         f"time: at least {seconds / 86400:,.0f} days ({FLOP_PER_CLIP_STEP / 1e9:.0f} GFLOP per "
-        f"training clip x {clips:,} clips x {profile.train.epochs} epochs x {grid_run_count(profile)} "
+        f"training clip x {clips:,} clips x {budget_epochs(profile)} epochs x {grid_run_count(profile)} "
         f"training runs at this CPU's measured {rate / 1e9:.0f} GFLOP/s matrix-multiply peak)."
     )
     if not allow_cpu:

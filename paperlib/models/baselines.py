@@ -45,6 +45,15 @@ class PooledCNN(SEDModel):
         self.class_conv = ClassConv(in_channels, spec.num_classes)
         self.pool = GlobalPool(pooling)
 
+    def start_at_prior(self, logit: torch.Tensor) -> None:
+        """GMP: class convolution weight 0, bias ``logit`` (K,): every class map and every clip
+        probability starts at its prior. GAP and GWRP keep the paper's init (see
+        :mod:`paperlib.models.prior`)."""
+        if self.pool.kind != "max":
+            return
+        self.class_conv.conv.weight.zero_()
+        self.class_conv.conv.bias.copy_(logit)
+
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         h = self.trunk(self.check_input(x))  # (B, C, T, F)
         logits = self.class_conv(h)  # (B, K, T, F) float32
@@ -69,6 +78,10 @@ class AtrousAP(SEDModel):
             in_channels = out_channels
         self.trunk = nn.Sequential(*layers)
         self.head = AtrousAttentionHead(in_channels, spec.num_classes)
+
+    def start_at_prior(self, logit: torch.Tensor) -> None:
+        """Nothing: a log-softmax over classes cannot start at priors whose odds sum above one
+        (see :mod:`paperlib.models.prior`); the paper's init already starts it low."""
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.head(self.trunk(self.check_input(x)))

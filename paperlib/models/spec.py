@@ -159,5 +159,12 @@ class SEDModel(nn.Module):
             )
         return x.unsqueeze(1)
 
+    def start_at_prior(self, logit: torch.Tensor) -> None:
+        """Set the last per-class layer from the class priors' logits (K,) (``train.init:
+        prior``; see :mod:`paperlib.models.prior`, which calls it under ``torch.no_grad``)."""
+        raise NotImplementedError(
+            f"{self.spec.name} does not define start_at_prior; use train.init: paper"
+        )
+
     def extra_repr(self) -> str:
         return f"spec={self.spec}"

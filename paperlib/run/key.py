@@ -96,7 +96,17 @@ class RunKey:
         }
 
 
+def _model_names() -> tuple[str, ...]:
+    from paperlib.models import MODEL_NAMES
+
+    return MODEL_NAMES
+
+
 _TRAIN_KEYS_IGNORED = ("device", "num_threads", "eval_batch_size")
+
+_TRAIN_KEYS_AT_DEFAULT_OMITTED = {"steps": None, "init": "paper"}
+"""Training settings added after runs were first cached: at these values (what every earlier
+run did) they are left out of the key, so those runs keep their ids."""
 
 
 def run_key(
@@ -129,7 +139,25 @@ def run_key(
 
     has_decoder = model_has_decoder(model)  # 2APAE and 2APAE-local
     defaults = type(profile.model)()
-    train = {k: v for k, v in to_dict(profile.train).items() if k not in _TRAIN_KEYS_IGNORED}
+    train = {
+        k: v
+        for k, v in to_dict(profile.train).items()
+        if k not in _TRAIN_KEYS_IGNORED
+        and not (k in _TRAIN_KEYS_AT_DEFAULT_OMITTED and v == _TRAIN_KEYS_AT_DEFAULT_OMITTED[k])
+    }
+    by_model = train.pop("steps_by_model", {})
+    unknown = sorted(set(by_model) - set(_model_names()))
+    if unknown:
+        raise ValueError(
+            f"train.steps_by_model names unknown model(s) {', '.join(unknown)}; "
+            f"valid models: {', '.join(_model_names())}"
+        )
+    steps = profile.train.steps_for(model)  # this model's budget only
+    if steps is None:
+        train.pop("steps", None)
+    else:  # a budget in steps replaces the epoch count (TrainConfig.steps)
+        train["steps"] = int(steps)
+        del train["epochs"]
     run_alpha = float(profile.train.alpha if alpha is None else alpha) if has_decoder else 0.0
     train["alpha"] = run_alpha
     if seed is not None:

@@ -21,8 +21,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from paperlib.config import epochs_for_budget
 from paperlib.data.classes import CLASSES
-from paperlib.metrics import ClipMetrics, chance_levels, clip_metrics
+from paperlib.metrics import ClipMetrics, chance_levels, clip_metrics, micro_ap
 from paperlib.models import save_model
 from paperlib.progress import progress_bar
 from paperlib.run.checkpoint import save_state, spec_dict
@@ -113,9 +114,9 @@ def train_epoch(
         train_targets.append(y.cpu())
         if on_batch is not None:
             on_batch()
-    train_ap = clip_metrics(
+    train_ap = micro_ap(
         torch.cat(train_targets).numpy(), np.clip(torch.cat(train_scores).numpy(), 0.0, 1.0)
-    ).micro_ap
+    )
     loss_mean, bce_mean, mse_mean = sums / len(x_train)
     return EpochLoss(float(loss_mean), float(bce_mean), float(mse_mean), float(train_ap))
 
@@ -200,8 +201,8 @@ def fit(
     x_train, y_train = torch.from_numpy(split.x_train), torch.from_numpy(split.y_train)
     if device.type == "cuda":
         x_train, y_train = x_train.to(device), y_train.to(device)
-    epochs = int(cfg["epochs"])
     n_batches = math.ceil(len(x_train) / cfg["batch_size"])
+    epochs = epochs_for_budget(cfg.get("epochs", 0), cfg.get("steps"), n_batches)
     bar = progress_bar(
         progress=progress,
         total=epochs * n_batches,

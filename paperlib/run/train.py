@@ -23,6 +23,7 @@ from paperlib.atomic import clean_orphans
 from paperlib.config import Profile, replace, to_dict
 from paperlib.locking import workspace_lock
 from paperlib.models import MODEL_NAMES, build_model
+from paperlib.models.prior import class_prior, start_at_prior
 from paperlib.run.checkpoint import load_state, spec_dict
 from paperlib.run.features import Split, feature_path_for_snr, features_sha256, load_split
 from paperlib.run.key import RunKey, run_key
@@ -190,6 +191,8 @@ def _train_locked(
         mel_bins=split.x_train.shape[2],
         **key.model_kwargs(),
     )
+    if key.train.get("init", "paper") == "prior":  # the last per-class layer starts at the priors
+        start_at_prior(net, class_prior(split.y_train))
     state = _resume_state(run_dir, resume_from, spec_dict(net))
     run_dir.mkdir(parents=True, exist_ok=True)
     clean_orphans(run_dir)  # temporaries of a killed earlier attempt
