@@ -242,7 +242,7 @@ def test_prior_init_starts_gmp_at_the_training_prior(setup):
     assert prior.run_id != paper.run_id and prior.key.train["init"] == "prior"
     assert "init" not in paper.key.train  # the default keeps the ids of earlier runs
     # every clip probability equals its class prior p: the BCE of those constant scores
-    from paperlib.training.data import load_split
+    from paperlib.run.features import load_split
 
     y = load_split(paths.feature_file(ws, 20), 1).y_train.astype(np.float64)
     p = np.clip(y.mean(axis=0), 0.5 / len(y), 1 - 0.5 / len(y))  # half a clip from 0 and 1
@@ -255,7 +255,7 @@ def test_run_key_holds_only_its_models_budget():
     """A GAP budget changes GAP's run id and no other model's; new fields at their defaults
     leave the key as it was before they existed; an unknown model is named."""
     from paperlib.config import profile_with_overrides
-    from paperlib.training import run_key
+    from paperlib.run import run_key
 
     pocket = load_profile("paper")
     plain = run_key(pocket, model="GMP", snr_db=0, fold=1)
