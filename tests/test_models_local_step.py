@@ -295,3 +295,29 @@ def test_run_key_gives_the_local_variant_alpha_and_decoder_switches() -> None:
         decoder_activation="linear",
     )
     assert dense.run_id != local.run_id and dense.alpha == local.alpha
+
+
+def test_figure3_panels_take_the_local_variant() -> None:
+    """The book's Fig. 3 reads the same named outputs; panel 7 is the per-frame step-2 weights."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from paperlib import interpret
+    from paperlib.plots.interpret_plots import plot_figure3
+
+    plan = pd.DataFrame({"mixture": ["m0"], "label": ["Bark"], "onset_s": [0.5], "offset_s": [2.5]})
+    torch.manual_seed(0)
+    model = build_model("2APAE-local", time_steps=77, mel_bins=16, width=0.0625)  # pocket input
+    x = np.random.default_rng(0).standard_normal((1, 77, 16)).astype(np.float32)
+    weak = np.zeros((1, 41), dtype=np.float32)
+    (panels,) = interpret.figure3_panels(model, x, ["m0"], weak_targets=weak, plan=plan)
+    with torch.no_grad():
+        direct = model.eval()(torch.as_tensor(x))
+    np.testing.assert_allclose(panels.step2_weights, direct["step2_weights"][0].numpy(), rtol=1e-6)
+    assert panels.step2_weights.shape == (41, 77)
+    fig = plot_figure3(panels, snr_db=0)
+    assert len(fig.axes) >= 8
+    plt.close(fig)

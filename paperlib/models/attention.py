@@ -113,14 +113,18 @@ class LocalAttentionStep(nn.Module):
     """Step 2 computed frame by frame: attention pooling over time with shared weights.
 
     The K step-1 outputs of each frame are standardised per class (``BatchNorm1d``: the
-    step-1 output is a convex combination of sigmoids, bunched around 0.5 at the start, and a
-    per-class scalar gain on it did not learn at the pocket scale), then two 1-D convolutions
-    over time, K -> K channels with ``kernel_size`` frames and circular padding, give the
-    attention and classification logits of every class at every frame; they are squashed as
-    in :class:`AttentionStep` (softmax over T for the attention). No weight is tied to an
+    step-1 output is a convex combination of sigmoids, bunched around 0.5 at the start), then
+    two 1-D convolutions over time, K -> K channels with ``kernel_size`` frames and circular
+    padding, give the attention and classification logits of every class at every frame; they
+    are squashed as in :class:`AttentionStep` (softmax over T for the attention). No weight is tied to an
     absolute frame: a circular shift of the input in time shifts both branches by the same
     amount and leaves the output unchanged. The convolutions keep PyTorch's default
     initialisation, as the dense step's linear layers do.
+
+    Every class sees all K step-1 outputs: a per-class scalar affine map of its own step-1
+    output stayed at chance on the pocket corpus. Measured on the pocket corpus (0 dB, fold 1,
+    lr 1e-2, one seed), the standardisation raised the best validation micro-AP from 0.37
+    (without it) to 0.46.
 
     Args:
         num_classes: K (every class's attention and classification see all K step-1 outputs).
