@@ -414,3 +414,52 @@ def prepare_data(
         :class:`DataProducts` with ``plan_path``, ``mixture_dirs`` and ``feature_files``.
     """
     return run_stages(profile, workspace, progress=progress)
+
+
+def data_digest(profile: Profile, workspace: Path) -> dict[str, Any]:
+    """What the data of ``profile`` in ``workspace`` is now, by content, making nothing.
+
+    Used by the book runner to tell whether a chapter that reads the data may be reused. Parts:
+
+    * ``stages`` and ``excluded``: the stage keys and the files left out, as recorded in the
+      data manifest (empty for a workspace without data);
+    * ``sources``: a hash of the usable source rows and their content hashes as the source
+      check finds them *now* (cached per file: only changed files are read), so a source WAV
+      replaced under the same name changes it before any stage runs again. It is ``None``
+      while the workspace holds no data manifest (nothing was checked yet), and names the
+      error when the listings cannot be read;
+    * ``features``: SNR tag -> SHA-256 of each complete feature file of ``profile.data.snrs``
+      (:func:`paperlib.fingerprint.cached_sha256`, the hash the run keys use), ``None`` when
+      missing or incomplete.
+
+    Returns:
+        A JSON-ready mapping; equal mappings mean the same data.
+    """
+    workspace = Path(workspace)
+    manifest = load_manifest(workspace)
+    sources: str | None = None
+    if manifest:
+        fsd, tau = source_dirs(profile, workspace)
+        try:
+            find_fsd_csv(fsd)
+            check = check_sources(
+                fsd,
+                tau,
+                cache_path=paths.data_dir(workspace) / SCAN_CACHE,
+                workers=1,
+                progress=False,
+            )
+            sources = _digest(check.identity())
+        except (OSError, ValueError) as error:  # the chapter that reads them reports it
+            sources = f"unreadable: {error}"
+    features: dict[str, str | None] = {}
+    for snr in profile.data.snrs:
+        out = paths.feature_file(workspace, snr)
+        complete = feat.is_complete_feature_file(out)
+        features[paths.snr_tag(snr)] = cached_sha256(out) if complete else None
+    return {
+        "stages": dict(manifest.get("stages", {})),
+        "excluded": list(manifest.get("excluded", [])),
+        "sources": sources,
+        "features": features,
+    }
