@@ -153,7 +153,17 @@ def _torch_save(payload: dict[str, Any], path: Path) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def _load_state(path: Path, expected_spec: dict[str, Any]) -> dict[str, Any]:
+def _load_state(
+    path: Path, expected_spec: dict[str, Any], expected_key: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A training state of the model ``expected_spec`` and, when the state records one (every
+    state written since issue 22 does), of the run key ``expected_key``.
+
+    Raises:
+        CheckpointError: not a readable training state.
+        CheckpointMismatchError: another model spec, or another run key (the differing
+            fields are named, e.g. ``train.seed: 0 in the state, 7 here``).
+    """
     from paperlib.models.checkpoint import CheckpointError, load_torch_file
 
     try:
@@ -173,7 +183,32 @@ def _load_state(path: Path, expected_spec: dict[str, Any]) -> dict[str, Any]:
             f"cannot resume from {path}: it holds a model with {_describe(found)}, "
             f"but this run trains a model with {_describe(expected_spec)}"
         )
+    # a state without a run key (written before keys were stored) is accepted on its spec alone
+    found_key = state.get("run_key")
+    if expected_key is not None and isinstance(found_key, dict) and found_key != expected_key:
+        flat_found, flat_expected = _flat(found_key), _flat(expected_key)
+        fields = sorted(set(flat_found) | set(flat_expected))
+        differing = [
+            f"{k}: {flat_found.get(k)!r} in the state, {flat_expected.get(k)!r} here"
+            for k in fields
+            if flat_found.get(k) != flat_expected.get(k)
+        ]
+        raise CheckpointMismatchError(
+            f"cannot resume from {path}: it belongs to another run (run key differs in "
+            f"{'; '.join(differing)}); resume a state of this very run, or train without --resume"
+        )
     return state
+
+
+def _flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"train": {"seed": 0}}`` -> ``{"train.seed": 0}``."""
+    out: dict[str, Any] = {}
+    for k, v in values.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 def _batches(n: int, batch_size: int, generator: torch.Generator | None) -> Iterator[torch.Tensor]:
@@ -434,9 +469,9 @@ def _train_locked(
         resume_path = resume_path / STATE_FILE if resume_path.is_dir() else resume_path
         if not resume_path.is_file():
             raise FileNotFoundError(f"checkpoint to resume from {resume_path} does not exist")
-        state = _load_state(resume_path, spec)
+        state = _load_state(resume_path, spec, key.as_dict())
     elif (run_dir / STATE_FILE).is_file():
-        state = _load_state(run_dir / STATE_FILE, spec)
+        state = _load_state(run_dir / STATE_FILE, spec, key.as_dict())
 
     run_dir.mkdir(parents=True, exist_ok=True)
     from paperlib.atomic import clean_orphans
@@ -566,6 +601,7 @@ def _fit(
             _torch_save(
                 {
                     "epoch": epoch,
+                    "run_key": key.as_dict(),
                     "spec": _spec_dict(net),
                     "model": net.state_dict(),
                     "optimizer": optimiser.state_dict(),

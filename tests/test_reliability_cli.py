@@ -1,0 +1,97 @@
+"""Issue 22: the command line as a user runs it, in real subprocesses on tiny files.
+
+Each refusal is one line naming the file or value and what was expected (exit 2), made before
+any run folder exists; nothing already written changes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from paperlib.config import load_profile
+from paperlib.training import train_run
+from paperlib.training.synthetic import write_synthetic_features, write_tiny_profile
+
+SHAPE = {"time_steps": 16, "mel_bins": 8, "num_classes": 6, "events_per_clip": 2}
+
+
+def paperlib(*args: str, workspace: Path, timeout: int = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PAPERLIB_WORKSPACE": str(workspace)}
+    return subprocess.run(
+        [sys.executable, "-m", "paperlib", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+
+
+def assert_one_line_error(done: subprocess.CompletedProcess, *needles: str) -> str:
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """(profile file, feature file, workspace root) of a two-epoch toy problem."""
+    profile = write_tiny_profile(tmp_path / "tiny.yaml", epochs=2, lr=0.03, num_threads=1)
+    feats = write_synthetic_features(tmp_path / "snr20db.h5", clips_per_fold=4, seed=1, **SHAPE)
+    return profile, feats, tmp_path / "ws"
+
+
+def train_args(profile: Path, feats: Path, *extra: str) -> list[str]:
+    return [
+        "train", "--profile", str(profile), "--model", "2APAE", "--snr", "20", "--fold", "1",
+        "--features", str(feats), "--no-progress", *extra,
+    ]  # fmt: skip
+
+
+def runs(ws: Path) -> list[str]:
+    folder = ws / "tiny" / "runs"
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+def test_resume_refuses_another_runs_state(tiny: tuple[Path, Path, Path]) -> None:
+    profile, feats, ws = tiny
+    done = paperlib(*train_args(profile, feats), workspace=ws)
+    assert done.returncode == 0, done.stderr
+    first = Path(json.loads(done.stdout)["run_dir"])
+    before = {p.name: p.read_bytes() for p in first.iterdir()}
+    refused = paperlib(
+        *train_args(profile, feats, "--set", "train.seed=7", "--resume", str(first)), workspace=ws
+    )
+    assert_one_line_error(refused, str(first / "state.pt"), "train.seed: 0 in the state, 7 here")
+    refused = paperlib(
+        *train_args(
+            profile, feats, "--set", "train.epochs=1", "--set", "train.lr=0.5", "--resume", first
+        ),
+        workspace=ws,
+    )
+    line = assert_one_line_error(refused, "train.epochs: 2 in the state, 1 here")
+    assert "train.lr: 0.03 in the state, 0.5 here" in line
+    assert runs(ws) == [first.name]  # no run folder for the refused runs
+    assert {p.name: p.read_bytes() for p in first.iterdir()} == before
+
+    # a state written before states recorded their run key: accepted on the model spec alone
+    state = torch.load(first / "state.pt", weights_only=True)
+    assert state["run_key"]["train"]["seed"] == 0
+    del state["run_key"]
+    old = first.parent.parent / "old-state.pt"
+    torch.save(state, old)
+    loaded = load_profile(profile)
+    resumed = train_run(
+        loaded, ws / "tiny", model="2APAE", snr_db=20, fold=1, seed=7, feature_path=feats,
+        resume_from=old, progress=False,
+    )  # fmt: skip
+    assert resumed.metrics["epochs"] == 2 and not resumed.cached
