@@ -428,6 +428,22 @@ def profile_with_overrides(profile: Profile, overrides: Mapping[str, Any]) -> Pr
     return replace(profile, **nested)
 
 
+def check_flag(profile: Profile, flag: str, dotted: str, value: Any) -> None:
+    """Check a command-line flag's value with the profile's own check of the field ``dotted``.
+
+    A flag such as ``--alpha`` stands for a profile field (``train.alpha``); it is refused
+    exactly when ``--set train.alpha=VALUE`` would be (types and ranges: :data:`_RULES`).
+
+    Raises:
+        ConfigError: ``--alpha nan: train.alpha must be a number >= 0, got nan``.
+    """
+    try:
+        profile_with_overrides(profile, {dotted: value})
+    except ConfigError as error:
+        shown = " ".join(map(str, value)) if isinstance(value, (list, tuple)) else value
+        raise ConfigError(f"{flag} {shown}: {error}") from None
+
+
 def parse_assignment(item: str) -> tuple[str, Any]:
     """One command-line ``--set`` item: ``"train.epochs=2"`` -> ``("train.epochs", 2)``.
 

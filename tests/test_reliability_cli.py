@@ -95,3 +95,38 @@ def test_resume_refuses_another_runs_state(tiny: tuple[Path, Path, Path]) -> Non
         resume_from=old, progress=False,
     )  # fmt: skip
     assert resumed.metrics["epochs"] == 2 and not resumed.cached
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (("--alpha", "nan"), "--alpha nan: train.alpha must be a number >= 0, got nan"),
+        (("--alpha", "-1"), "--alpha -1.0: train.alpha must be a number >= 0, got -1.0"),
+        (("--alpha", "inf"), "--alpha inf: train.alpha must be a number >= 0, got inf"),
+        (("--fold", "5"), "--fold 5: grid.folds must be a non-empty list of folds 1-4"),
+        (("--decoder-activation", "tanh"), "--decoder-activation tanh: model.decoder_activation"),
+    ],
+)
+def test_train_flags_pass_the_profile_checks(
+    tiny: tuple[Path, Path, Path], flags: tuple[str, str], expected: str
+) -> None:
+    profile, feats, ws = tiny
+    args = train_args(profile, feats, *flags)
+    if flags[0] == "--fold":  # the fold flag is given once
+        args[args.index("--fold") + 1] = flags[1]
+        args = args[: -len(flags)]
+    assert_one_line_error(paperlib(*args, workspace=ws), expected)
+    assert runs(ws) == []
+    # the same value through --set is refused the same way
+    if flags[0] == "--alpha":
+        same = paperlib(
+            *train_args(profile, feats, "--set", f"train.alpha={flags[1]}"), workspace=ws
+        )
+        assert_one_line_error(same, "train.alpha")
+
+
+def test_grid_flags_pass_the_profile_checks(tiny: tuple[Path, Path, Path]) -> None:
+    profile, _, ws = tiny
+    done = paperlib("grid", "--profile", profile, "--no-prepare", "--folds", "0", "1", workspace=ws)
+    assert_one_line_error(done, "--folds 0 1: grid.folds must be a non-empty list of folds 1-4")
+    assert not (ws / "tiny").exists()
