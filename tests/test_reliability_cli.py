@@ -130,3 +130,54 @@ def test_grid_flags_pass_the_profile_checks(tiny: tuple[Path, Path, Path]) -> No
     done = paperlib("grid", "--profile", profile, "--no-prepare", "--folds", "0", "1", workspace=ws)
     assert_one_line_error(done, "--folds 0 1: grid.folds must be a non-empty list of folds 1-4")
     assert not (ws / "tiny").exists()
+
+
+def dcase_settings(root: Path) -> list[str]:
+    """``--set`` items: the smoke profile on the real-layout folders under ``root``."""
+    items = [
+        "data.source=dcase", f"data.fsd_dir={root / 'fsd'}", f"data.tau_dir={root / 'tau'}",
+        "data.mixtures_per_fold=2", "data.snrs=[20]", "data.workers=1", "train.epochs=1",
+    ]  # fmt: skip
+    return [part for item in items for part in ("--set", item)]
+
+
+def test_exclusions_carry_over_to_train_and_grid(tmp_path: Path) -> None:
+    from data_support import make_sources, write_event
+
+    fsd, _tau = make_sources(tmp_path, events=44, backgrounds=8)
+    silent = sorted((fsd / "audio_train").iterdir())[:2]
+    for path in silent:
+        write_event(path, 1.0, level=0.0)
+    ws = tmp_path / "ws"
+    common = ["--profile", "smoke", *dcase_settings(tmp_path)]
+    stopped = paperlib("data", "all", *common, "--quiet", workspace=ws)
+    assert stopped.returncode == 2
+    assert "2 source file(s) cannot be used" in stopped.stderr
+    assert "`python -m paperlib data all --exclude-bad`" in stopped.stderr  # advice that works
+    assert all(p.name in stopped.stderr for p in silent)
+    done = paperlib("data", "all", *common, "--exclude-bad", "--quiet", workspace=ws)
+    assert done.returncode == 0, done.stderr
+    manifest = json.loads((ws / "smoke" / "data" / "manifest.json").read_text())
+    assert sorted(e["file"] for e in manifest["excluded"]) == sorted(p.name for p in silent)
+    plan = (ws / "smoke" / "data" / "plan.csv").read_bytes()
+
+    # a plain train (no flag) leaves the same files out and does not remake the data
+    cell = ["--model", "GMP", "--snr", "20", "--fold", "1", "--no-progress"]
+    trained = paperlib("train", *common, *cell, workspace=ws)
+    assert trained.returncode == 0, trained.stderr
+    assert (ws / "smoke" / "data" / "plan.csv").read_bytes() == plan
+    grid = ["--models", "GMP", "--no-ablation", "--no-progress"]
+    gridded = paperlib("grid", *common, *grid, workspace=ws)
+    assert gridded.returncode == 0, gridded.stderr
+    assert runs_of(ws) == [json.loads(trained.stdout)["run_id"]]  # the grid's cell: cached
+
+    # a file that turns bad afterwards still stops them, with the whole table
+    third = sorted((fsd / "audio_train").iterdir())[2]
+    write_event(third, 1.0, level=0.0)
+    again = paperlib("train", *common, *cell, workspace=ws)
+    assert again.returncode == 2 and "3 source file(s) cannot be used" in again.stderr
+    assert third.name in again.stderr
+
+
+def runs_of(ws: Path) -> list[str]:
+    return sorted(p.name for p in (ws / "smoke" / "runs").iterdir())

@@ -201,8 +201,10 @@ class SourceCheck:
         files = self.errors.groupby(["dataset", "file"]).ngroups
         raise SourceProblemsError(
             f"{files} source file(s) cannot be used{where}; fix them, or leave them out with "
-            "--exclude-bad (profile: data.exclude_bad: true), which records them in the data "
-            f"manifest:\n{format_problems(self.problems)}"
+            "`python -m paperlib data all --exclude-bad` (or --set data.exclude_bad=true on "
+            "any command, or data.exclude_bad: true in the profile), which records them in the "
+            "data manifest; later train, grid and book commands on this workspace leave them "
+            f"out too:\n{format_problems(self.problems)}"
         )
 
 

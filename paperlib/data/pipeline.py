@@ -8,7 +8,9 @@ depends on, and a stage is skipped when its hash is unchanged and its outputs ar
 * ``check`` reads every listed source file once (:mod:`paperlib.data.check`; cached per file
   by size, modification time and inode, so a rerun only stats them) and stops with one table of
   every problem, unless ``data.exclude_bad`` leaves the bad files out (recorded in the
-  manifest under ``excluded``, with the reason);
+  manifest under ``excluded``, with the reason; files recorded there stay left out for every
+  later command on the workspace, ``train``, ``grid`` and ``book`` included, while a file
+  that turns bad later stops the pipeline again);
 * ``plan`` depends on every usable listed row and the **content hash** of its WAV, and on the
   plan settings;
 * ``render`` keeps a key per mixture (its plan rows, the content hashes of its sources, the
@@ -241,7 +243,11 @@ class _Stages:
         text = result.problems.to_csv(index=False)
         if not table.is_file() or table.read_text() != text:
             atomic.write_text(table, text)
-        if not self.profile.data.exclude_bad:
+        # files left out before (data.exclude_bad, recorded in the manifest) stay left out for
+        # every later command on this workspace; a newly bad file still stops the pipeline
+        recorded = {(e.get("dataset"), e.get("file")) for e in self.manifest.get("excluded", [])}
+        new_bad = {(e["dataset"], e["file"]) for e in result.excluded()} - recorded
+        if not self.profile.data.exclude_bad and new_bad:
             result.raise_for_errors(table_path=table)
         excluded = result.excluded()
         summary = {
