@@ -181,3 +181,26 @@ def test_exclusions_carry_over_to_train_and_grid(tmp_path: Path) -> None:
 
 def runs_of(ws: Path) -> list[str]:
     return sorted(p.name for p in (ws / "smoke" / "runs").iterdir())
+
+
+def test_data_check_reports_a_truncated_wav(tmp_path: Path) -> None:
+    from data_support import make_sources
+
+    from paperlib.data.check import wav_data_bytes
+
+    fsd, _tau = make_sources(tmp_path, events=41, backgrounds=8)
+    victim = sorted((fsd / "audio_train").iterdir())[0]
+    whole = victim.read_bytes()
+    declared, present = wav_data_bytes(whole)
+    assert declared == present == len(whole) - 44  # soundfile's plain 44-byte header
+    victim.write_bytes(whole[: 44 + declared // 2])  # the header still declares every byte
+    assert wav_data_bytes(victim.read_bytes()) == (declared, declared // 2)
+    done = paperlib(
+        "data", "check", "--profile", "smoke", *dcase_settings(tmp_path), "--quiet",
+        workspace=tmp_path / "ws",
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "1 source file(s) cannot be used" in done.stderr
+    line = next(x for x in done.stderr.splitlines() if "truncated" in x)
+    assert str(victim) in line
+    assert f"declares {declared:,} bytes of audio, the file holds {declared // 2:,}" in line

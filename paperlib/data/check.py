@@ -54,12 +54,38 @@ __all__ = [
 
 FRAME_S = 0.05
 """Frame length of the silence measure (50 ms)."""
-SCAN_CACHE_KIND = f"audio-scan-1-{EVENT_USED_S:g}-{CLIP_SECONDS:g}-{FRAME_S:g}-{QUIET_FRAME_RMS:g}"
+SCAN_CACHE_KIND = f"audio-scan-2-{EVENT_USED_S:g}-{CLIP_SECONDS:g}-{FRAME_S:g}-{QUIET_FRAME_RMS:g}"
 """Names what :func:`scan_audio` computes; a cache written by another version is ignored."""
 
 
 class SourceProblemsError(DataError):
     """Source files that cannot be used (the message holds the whole problem table)."""
+
+
+STREAMING_SIZES = (0, 0xFFFFFFFF)
+"""``data`` chunk sizes that mean "unknown" (a WAV written while streaming), not a length."""
+
+
+def wav_data_bytes(data: bytes) -> tuple[int, int] | None:
+    """``(declared, present)`` bytes of the ``data`` chunk of a RIFF/WAVE file's bytes.
+
+    ``None`` for a file that is not RIFF/WAVE, has no ``data`` chunk header or declares an
+    unknown size (:data:`STREAMING_SIZES`); those are left to the decoder.
+    """
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return None
+    offset = 12
+    while offset + 8 <= len(data):
+        chunk, size = (
+            data[offset : offset + 4],
+            int.from_bytes(data[offset + 4 : offset + 8], "little"),
+        )
+        if chunk == b"data":
+            if size in STREAMING_SIZES:
+                return None
+            return size, len(data) - (offset + 8)
+        offset += 8 + size + (size & 1)
+    return None
 
 
 def scan_audio(task: tuple[str, float]) -> tuple[str, list[int] | None, dict[str, Any]]:
@@ -73,8 +99,9 @@ def scan_audio(task: tuple[str, float]) -> tuple[str, list[int] | None, dict[str
         if it could not be read) and ``sha256``, ``rate``, ``channels``, ``frames``,
         ``duration_s``, ``nonfinite`` (count of NaN/inf samples), ``rms_used`` (RMS of the
         channel mean over the used part) and ``silent_fraction`` (share of its 50-ms frames
-        with RMS < ``QUIET_FRAME_RMS``); or ``{"sha256"?, "error": text}`` for an unreadable
-        file.
+        with RMS < ``QUIET_FRAME_RMS``), plus ``data_declared`` and ``data_present`` (bytes)
+        when the header declares more audio than the file holds (a truncated download); or
+        ``{"sha256"?, "error": text}`` for an unreadable file.
     """
     path, used_s = task
     try:
@@ -83,6 +110,9 @@ def scan_audio(task: tuple[str, float]) -> tuple[str, list[int] | None, dict[str
     except OSError as error:
         return path, None, {"error": f"cannot be read: {error.strerror or error}"}
     facts: dict[str, Any] = {"sha256": hashlib.sha256(data).hexdigest()}
+    sizes = wav_data_bytes(data)
+    if sizes is not None and sizes[1] < sizes[0]:  # libsndfile would read the part present
+        facts.update(data_declared=sizes[0], data_present=sizes[1])
     try:
         audio, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
     except (RuntimeError, ValueError, TypeError, EOFError, sf.LibsndfileError) as error:

@@ -69,8 +69,8 @@ class SourceProblem:
         file: the row's name as listed (``fname`` / ``filename``).
         severity: ``error`` (the file cannot be used) or ``warning`` (usable, but suspect).
         problem: the kind: ``label``, ``flag``, ``duplicate``, ``path`` (metadata), ``missing``,
-            ``unreadable``, ``rate``, ``channels``, ``length``, ``nonfinite``, ``silent``,
-            ``mostly_silent`` (audio).
+            ``unreadable``, ``truncated``, ``rate``, ``channels``, ``length``, ``nonfinite``,
+            ``silent``, ``mostly_silent`` (audio).
         detail: the full message, naming the path or line and what was expected.
     """
 
@@ -335,6 +335,15 @@ def audio_problems(
 
     if "error" in facts:
         return [problem("unreadable", f"not a readable WAV file ({facts['error']})")]
+    if "data_declared" in facts:
+        return [
+            problem(
+                "truncated",
+                f"truncated: its header declares {facts['data_declared']:,} bytes of audio, the "
+                f"file holds {facts['data_present']:,}; expected a complete WAV (copy or "
+                "download it again)",
+            )
+        ]
     rate, channels = (FSD_RATE, FSD_CHANNELS) if dataset == FSD else (TAU_RATE, TAU_CHANNELS)
     out = []
     if facts["rate"] != rate:
