@@ -204,3 +204,30 @@ def test_data_check_reports_a_truncated_wav(tmp_path: Path) -> None:
     line = next(x for x in done.stderr.splitlines() if "truncated" in x)
     assert str(victim) in line
     assert f"declares {declared:,} bytes of audio, the file holds {declared // 2:,}" in line
+
+
+def test_data_check_lists_every_listing_problem_in_one_pass(tmp_path: Path) -> None:
+    import pandas as pd
+    from data_support import make_sources
+
+    fsd, tau = make_sources(tmp_path, events=41, backgrounds=8)
+    listing = pd.read_csv(fsd / "train_post_competition.csv", dtype=str)
+    listing.loc[0, "label"] = "Kazoo"  # a bad label in the columns that are present
+    listing.drop(columns=["manually_verified"]).to_csv(
+        fsd / "train_post_competition.csv", index=False
+    )
+    meta = pd.read_csv(tau / "meta.csv", sep="\t", dtype=str)
+    meta.loc[1, "scene_label"] = "moon"
+    meta.assign(extra="x").to_csv(tau / "meta.csv", sep="\t", index=False)
+    done = paperlib(
+        "data", "check", "--profile", "smoke", *dcase_settings(tmp_path), "--quiet",
+        workspace=tmp_path / "ws",
+    )  # fmt: skip
+    assert done.returncode == 2
+    text = done.stderr
+    assert "2 dataset listing(s) cannot be read" in text
+    assert f"{fsd / 'train_post_competition.csv'}: missing column(s) ['manually_verified']" in text
+    assert f"{tau / 'meta.csv'}: unexpected column(s) ['extra']" in text
+    assert "line 2 (00001000.wav): label 'Kazoo' is not one of the 41 classes" in text
+    assert "line 3 (" in text and "scene_label 'moon'" in text
+    assert not (tmp_path / "ws" / "smoke" / "data" / "plan.csv").exists()

@@ -25,7 +25,7 @@ import pandas as pd
 import soundfile as sf
 
 from paperlib.data.audio import CLIP_SECONDS
-from paperlib.data.errors import DataError
+from paperlib.data.errors import DataError, MetadataError
 from paperlib.data.parallel import imap
 from paperlib.data.sources import (
     EVENT_USED_S,
@@ -281,8 +281,23 @@ def check_sources(
         MissingSourceError / MetadataError: a missing folder or listing, or a listing that
             cannot be read at all (wrong columns).
     """
-    events, fsd_problems = list_fsd(fsd_dir)
-    backgrounds, tau_problems = list_tau(tau_dir)
+    listings: list[str] = []  # listing-level problems of both datasets, reported together
+    rows_read: list[SourceProblem] = []
+    try:
+        events, fsd_problems = list_fsd(fsd_dir)
+        rows_read += fsd_problems
+    except MetadataError as error:
+        listings.append(str(error))
+    try:
+        backgrounds, tau_problems = list_tau(tau_dir)
+        rows_read += tau_problems
+    except MetadataError as error:
+        listings.append(str(error))
+    if listings:  # with the row problems of a listing that could be read: all in one pass
+        raise MetadataError(
+            f"{len(listings)} dataset listing(s) cannot be read; fix them first:\n"
+            + "\n".join([*listings, *(f"{p.detail}" for p in rows_read)])
+        )
     problems: list[SourceProblem] = [*fsd_problems, *tau_problems]
     cache = StatCache(cache_path, SCAN_CACHE_KIND) if cache_path else None
     jobs: dict[str, float] = {}

@@ -92,22 +92,30 @@ def _raise_problems(problems: list[str], what: str, error: type[Exception] = Dat
     raise error(f"{what}: {len(problems)} problem(s):\n  {shown}{more}")
 
 
-def _check_columns(
+def _column_problem(
     frame: pd.DataFrame, path: Path, required: Iterable[str], optional: Iterable[str] = ()
-) -> None:
+) -> str | None:
+    """The listing's column problem (missing or unexpected columns) as one line, or ``None``."""
     required, optional = list(required), list(optional)
     missing = [c for c in required if c not in frame.columns]
     unexpected = [c for c in frame.columns if c not in required + optional]
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing column(s) {missing}")
-        if unexpected:
-            parts.append(f"unexpected column(s) {unexpected}")
-        raise MetadataError(
-            f"{path}: {' and '.join(parts)}; expected columns {required}"
-            + (f" (optionally also {optional})" if optional else "")
-        )
+    if not (missing or unexpected):
+        return None
+    parts = []
+    if missing:
+        parts.append(f"missing column(s) {missing}")
+    if unexpected:
+        parts.append(f"unexpected column(s) {unexpected}")
+    return f"{path}: {' and '.join(parts)}; expected columns {required}" + (
+        f" (optionally also {optional})" if optional else ""
+    )
+
+
+def _raise_columns(columns: str | None, problems: list[SourceProblem]) -> None:
+    """Raise :class:`MetadataError` for a listing with a column problem: that line first, then
+    every row problem found in the columns present (all in one pass)."""
+    if columns is not None:
+        raise MetadataError("\n".join([columns, *(f"  {p.detail}" for p in problems)]))
 
 
 def _read_table(path: Path, sep: str, what: str) -> pd.DataFrame:
@@ -186,17 +194,20 @@ def list_fsd(fsd_dir: Path) -> tuple[pd.DataFrame, list[SourceProblem]]:
 
     Raises:
         MissingSourceError: no folder or no metadata CSV.
-        MetadataError: an unreadable CSV, or missing or unexpected columns.
+        MetadataError: an unreadable CSV, or missing or unexpected columns (the message also
+            lists every row problem found in the columns present).
     """
     fsd_dir = Path(fsd_dir)
     csv_path = find_fsd_csv(fsd_dir)
     frame = _read_table(csv_path, ",", "CSV file")
-    _check_columns(frame, csv_path, FSD_REQUIRED, FSD_OPTIONAL)
+    columns = _column_problem(frame, csv_path, FSD_REQUIRED, FSD_OPTIONAL)
+    have = set(frame.columns)
+    frame = frame.assign(**{c: "" for c in FSD_REQUIRED if c not in have})  # checks skip them
     problems: list[SourceProblem] = []
     for row, (fname, label, verified) in enumerate(
         zip(frame["fname"], frame["label"], frame["manually_verified"], strict=True), start=2
     ):
-        if label not in CLASS_INDEX:
+        if "label" in have and label not in CLASS_INDEX:
             problems.append(
                 SourceProblem(
                     FSD,
@@ -207,7 +218,7 @@ def list_fsd(fsd_dir: Path) -> tuple[pd.DataFrame, list[SourceProblem]]:
                     row,
                 )
             )
-        if verified not in ("0", "1"):
+        if "manually_verified" in have and verified not in ("0", "1"):
             problems.append(
                 SourceProblem(
                     FSD,
@@ -218,7 +229,7 @@ def list_fsd(fsd_dir: Path) -> tuple[pd.DataFrame, list[SourceProblem]]:
                     row,
                 )
             )
-        if not inside_folder(fname, plain_name=True):
+        if "fname" in have and not inside_folder(fname, plain_name=True):
             problems.append(
                 SourceProblem(
                     FSD,
@@ -230,7 +241,9 @@ def list_fsd(fsd_dir: Path) -> tuple[pd.DataFrame, list[SourceProblem]]:
                     row,
                 )
             )
-    problems += _duplicates(frame["fname"], FSD, "fname")
+    if "fname" in have:
+        problems += _duplicates(frame["fname"], FSD, "fname")
+    _raise_columns(columns, problems)
     rows = pd.DataFrame(
         {
             "fname": frame["fname"],
@@ -258,7 +271,8 @@ def list_tau(tau_dir: Path) -> tuple[pd.DataFrame, list[SourceProblem]]:
 
     Raises:
         MissingSourceError: no folder or no meta.csv.
-        MetadataError: an unreadable file, or missing or unexpected columns.
+        MetadataError: an unreadable file, or missing or unexpected columns (the message also
+            lists every row problem found in the columns present).
     """
     tau_dir = Path(tau_dir)
     meta = tau_dir / TAU_META
@@ -267,12 +281,14 @@ def list_tau(tau_dir: Path) -> tuple[pd.DataFrame, list[SourceProblem]]:
     if not meta.is_file():
         raise MissingSourceError(f"{meta}: TAU 2019 metadata not found (TAB-separated meta.csv)")
     frame = _read_table(meta, "\t", "TAB-separated file")
-    _check_columns(frame, meta, TAU_COLUMNS)
+    columns = _column_problem(frame, meta, TAU_COLUMNS)
+    have = set(frame.columns)
+    frame = frame.assign(**{c: "" for c in TAU_COLUMNS if c not in have})  # checks skip them
     problems: list[SourceProblem] = []
     for row, (name, scene) in enumerate(
         zip(frame["filename"], frame["scene_label"], strict=True), start=2
     ):
-        if scene not in SCENES:
+        if "scene_label" in have and scene not in SCENES:
             problems.append(
                 SourceProblem(
                     TAU,
@@ -283,7 +299,7 @@ def list_tau(tau_dir: Path) -> tuple[pd.DataFrame, list[SourceProblem]]:
                     row,
                 )
             )
-        if not inside_folder(name):
+        if "filename" in have and not inside_folder(name):
             problems.append(
                 SourceProblem(
                     TAU,
@@ -295,7 +311,9 @@ def list_tau(tau_dir: Path) -> tuple[pd.DataFrame, list[SourceProblem]]:
                     row,
                 )
             )
-    problems += _duplicates(frame["filename"], TAU, "filename")
+    if "filename" in have:
+        problems += _duplicates(frame["filename"], TAU, "filename")
+    _raise_columns(columns, problems)
     rows = frame[list(TAU_COLUMNS)].copy()
     rows["safe"] = [inside_folder(name) for name in rows["filename"]]
     rows["path"] = [tau_dir / name for name in rows["filename"]]
