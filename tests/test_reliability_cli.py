@@ -231,3 +231,28 @@ def test_data_check_lists_every_listing_problem_in_one_pass(tmp_path: Path) -> N
     assert "line 2 (00001000.wav): label 'Kazoo' is not one of the 41 classes" in text
     assert "line 3 (" in text and "scene_label 'moon'" in text
     assert not (tmp_path / "ws" / "smoke" / "data" / "plan.csv").exists()
+
+
+@pytest.mark.parametrize("damage", ['{"micro_ap": 0.5, "per_cl', '{"micro_ap": 0.5}'])
+def test_damaged_metrics_name_the_file_and_the_run_is_trained_again(
+    tiny: tuple[Path, Path, Path], damage: str
+) -> None:
+    from paperlib.training import load_run
+    from paperlib.training.trainer import DamagedRunError
+
+    profile, feats, ws = tiny
+    done = paperlib(*train_args(profile, feats), workspace=ws)
+    assert done.returncode == 0, done.stderr
+    run_dir = Path(json.loads(done.stdout)["run_dir"])
+    metrics = run_dir / "metrics.json"
+    good = json.loads(metrics.read_text())
+    metrics.write_text(damage)
+    with pytest.raises(DamagedRunError, match=f"^{metrics}: "):
+        load_run(run_dir)
+    again = paperlib(*train_args(profile, feats), workspace=ws)
+    assert again.returncode == 0, again.stderr
+    warning = [line for line in again.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warning) == 1 and str(metrics) in warning[0] and "trained again" in warning[0]
+    # resumed from the last state: the same numbers as before the damage
+    assert json.loads(metrics.read_text()) == good
+    assert runs(ws) == [run_dir.name]

@@ -36,7 +36,13 @@ from paperlib.config import Profile
 from paperlib.progress import progress_bar
 from paperlib.training.data import FeatureFileError, MissingFeaturesError, feature_path_for_snr
 from paperlib.training.runs import run_key
-from paperlib.training.trainer import METRICS_FILE, RunResult, _features_sha, load_run, train_run
+from paperlib.training.trainer import (
+    RunResult,
+    _features_sha,
+    load_run,
+    run_complete,
+    train_run,
+)
 
 if TYPE_CHECKING:
     from paperlib.training.grid import Cell
@@ -183,7 +189,7 @@ def split_complete(
             pending.append(cell)
             continue
         run_dir = key.run_dir(workspace)
-        if (run_dir / METRICS_FILE).is_file():
+        if run_complete(run_dir):  # a damaged metrics.json: trained again
             complete[cell] = load_run(run_dir)
         else:
             pending.append(cell)

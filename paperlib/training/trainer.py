@@ -57,6 +57,7 @@ from paperlib.training.runs import RunKey, run_key
 __all__ = [
     "LOG_COLUMNS",
     "CheckpointMismatchError",
+    "DamagedRunError",
     "RunResult",
     "load_run",
     "resolve_device",
@@ -315,17 +316,58 @@ def _write_log(run_dir: Path, rows: list[dict[str, float]]) -> None:
     atomic_write_text(run_dir / LOG_FILE, table.to_csv(index=False))
 
 
+METRICS_KEYS: tuple[str, ...] = ("best_epoch", "epochs", "micro_ap", "macro_ap", "roc_auc")
+"""Keys every complete ``metrics.json`` holds."""
+
+
+class DamagedRunError(ValueError):
+    """A run whose ``metrics.json`` is not valid JSON or lacks keys (the message names it)."""
+
+
+def _read_metrics(path: Path) -> dict[str, Any]:
+    """The contents of a ``metrics.json``.
+
+    Raises:
+        FileNotFoundError: there is none (the run is not complete).
+        DamagedRunError: not a JSON object with :data:`METRICS_KEYS`.
+    """
+    try:
+        metrics = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"run {path.parent} is not complete: {path} is missing") from None
+    except (OSError, ValueError) as error:
+        raise DamagedRunError(f"{path}: not a readable JSON file ({error})") from None
+    missing = [k for k in METRICS_KEYS if not isinstance(metrics, dict) or k not in metrics]
+    if missing:
+        raise DamagedRunError(f"{path}: lacks {', '.join(missing)}; expected {list(METRICS_KEYS)}")
+    return metrics
+
+
+def run_complete(run_dir: Path, *, warn: bool = True) -> bool:
+    """Whether ``run_dir`` holds a finished run; a damaged ``metrics.json`` counts as not
+    finished (a warning on stderr names it), so the run is trained again (resuming from its
+    ``state.pt``) and the file replaced."""
+    try:
+        _read_metrics(Path(run_dir) / METRICS_FILE)
+    except FileNotFoundError:
+        return False
+    except DamagedRunError as error:
+        if warn:
+            print(f"warning: {error}; the run is incomplete and is trained again", file=sys.stderr)
+        return False
+    return True
+
+
 def load_run(run_dir: Path) -> RunResult:
     """Read a finished run directory.
 
     Raises:
         FileNotFoundError: the run is not complete (no ``metrics.json``).
+        DamagedRunError: its ``metrics.json`` is damaged (``train`` trains the run again).
     """
     run_dir = Path(run_dir)
     metrics_path = run_dir / METRICS_FILE
-    if not metrics_path.is_file():
-        raise FileNotFoundError(f"run {run_dir} is not complete: {metrics_path} is missing")
-    metrics = json.loads(metrics_path.read_text())
+    metrics = _read_metrics(metrics_path)
     for name in ("micro_ap", "macro_ap", "roc_auc"):  # strict JSON holds NaN as null
         metrics[name] = math.nan if metrics.get(name) is None else metrics[name]
     metrics["per_class_ap"] = {
@@ -423,13 +465,13 @@ def train_run(
     # validates the file and the fold; pools the input to the model's resolution
     split = load_split(feature_path, fold, time_pool=key.time_pool, mel_pool=key.mel_pool)
     run_dir = key.run_dir(workspace)
-    if (run_dir / METRICS_FILE).is_file():
+    if run_complete(run_dir):
         return load_run(run_dir)
     from paperlib.locking import workspace_lock
 
     # one process per run directory: a second one waits, then finds the finished run
     with workspace_lock(workspace, f"run-{key.run_id}", what=f"run {key.run_id}", wait=wait):
-        if (run_dir / METRICS_FILE).is_file():
+        if run_complete(run_dir, warn=False):
             return load_run(run_dir)
         return _train_locked(
             profile, key, split, feature_path, run_dir, resume_from, device, progress
