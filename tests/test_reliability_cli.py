@@ -256,3 +256,17 @@ def test_damaged_metrics_name_the_file_and_the_run_is_trained_again(
     # resumed from the last state: the same numbers as before the damage
     assert json.loads(metrics.read_text()) == good
     assert runs(ws) == [run_dir.name]
+
+
+def test_snr_flag_must_match_the_feature_files_own_snr(tiny: tuple[Path, Path, Path]) -> None:
+    profile, _, ws = tiny
+    at0 = write_synthetic_features(ws.parent / "snr0db.h5", clips_per_fold=4, snr_db=0, **SHAPE)
+    args = train_args(profile, at0)
+    refused = paperlib(*args, workspace=ws)  # --snr 20 with the 0-dB features
+    assert_one_line_error(refused, f"{at0} holds features at 0 dB", "--snr 0")
+    assert runs(ws) == []
+    args[args.index("--snr") + 1] = "0"
+    done = paperlib(*args, workspace=ws)
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads((Path(json.loads(done.stdout)["run_dir"]) / "metrics.json").read_text())
+    assert metrics["snr_db"] == 0

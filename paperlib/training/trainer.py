@@ -139,6 +139,23 @@ def _features_sha(feature_path: Path) -> str:
     return cached_sha256(feature_path)
 
 
+def _check_feature_snr(feature_path: Path, snr_db: int) -> None:
+    """The feature file's own ``snr_db`` attribute must be the run's SNR (a file without the
+    attribute is taken at its word).
+
+    Raises:
+        ValueError: the file was made at another SNR (names the file and both values).
+    """
+    with open_feature_file(feature_path) as handle:
+        found = handle.attrs.get("snr_db")
+    if found is not None and int(found) != int(snr_db):
+        raise ValueError(
+            f"{feature_path} holds features at {int(found)} dB (its snr_db attribute), but the "
+            f"run is for {int(snr_db)} dB: pass --snr {int(found)} (snr_db={int(found)}) or the "
+            f"feature file of {int(snr_db)} dB"
+        )
+
+
 def _spec_dict(model: torch.nn.Module) -> dict[str, Any]:
     spec = model.spec
     return {k: getattr(spec, k) for k in spec.__dataclass_fields__}
@@ -453,6 +470,7 @@ def train_run(
         profile = replace(profile, train={"seed": int(seed)})
     workspace = Path(workspace)
     feature_path = Path(feature_path) if feature_path else feature_path_for_snr(workspace, snr_db)
+    _check_feature_snr(feature_path, snr_db)
     key = run_key(
         profile,
         model=model,
