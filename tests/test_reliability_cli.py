@@ -270,3 +270,29 @@ def test_snr_flag_must_match_the_feature_files_own_snr(tiny: tuple[Path, Path, P
     assert done.returncode == 0, done.stderr
     metrics = json.loads((Path(json.loads(done.stdout)["run_dir"]) / "metrics.json").read_text())
     assert metrics["snr_db"] == 0
+
+
+@pytest.mark.parametrize("size", [-1, 0])
+def test_download_record_with_a_non_positive_size_is_invalid(tmp_path: Path, size: int) -> None:
+    from download_support import FakeZenodo, fake_archives
+
+    from paperlib.download.catalog import FSD
+
+    records = {FSD.record_id: fake_archives()[FSD.record_id]}
+    with FakeZenodo(records) as server:
+        honest = server.record_json
+
+        def record_json(record_id: str) -> dict:
+            payload = honest(record_id)
+            payload["files"][0]["size"] = size
+            return payload
+
+        server.record_json = record_json  # type: ignore[method-assign]
+        bad = record_json(FSD.record_id)["files"][0]["key"]
+        done = paperlib(
+            "download", "--dest", tmp_path / "d", "--only", "fsd", "--yes", "--no-progress",
+            "--base-url", server.base_url, workspace=tmp_path / "ws", timeout=120,
+        )  # fmt: skip
+        assert server.file_requests() == []  # nothing was fetched
+    assert_one_line_error(done, f"file {bad!r} declares size {size}", "record is invalid")
+    assert not list((tmp_path / "d").rglob("*.part"))
