@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -183,12 +184,32 @@ class Profile:
     grid: GridConfig = field(default_factory=GridConfig)
     book: BookConfig = field(default_factory=BookConfig)
 
+    def __post_init__(self) -> None:
+        check_profile_name(self.name)
+
 
 T = TypeVar("T")
 
 
 class ConfigError(ValueError):
     """A profile or config that does not match the schema (the message says where and why)."""
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
+def check_profile_name(name: Any) -> None:
+    """A profile name names its workspace folder: it must be a plain name.
+
+    Raises:
+        ConfigError: a name with a path separator, ``..``, a leading dot or ``~``, or other
+            characters than letters, digits, ``_``, ``.`` and ``-``.
+    """
+    if not (isinstance(name, str) and _PLAIN_NAME.fullmatch(name) and ".." not in name):
+        raise ConfigError(
+            f"name must be a plain name (letters, digits, '_', '.', '-'; no path separators, "
+            f"no '..'), got {name!r}: it names the workspace folder under PAPERLIB_WORKSPACE"
+        )
 
 
 def _finite(x: Any) -> bool:

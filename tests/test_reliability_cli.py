@@ -296,3 +296,41 @@ def test_download_record_with_a_non_positive_size_is_invalid(tmp_path: Path, siz
         assert server.file_requests() == []  # nothing was fetched
     assert_one_line_error(done, f"file {bad!r} declares size {size}", "record is invalid")
     assert not list((tmp_path / "d").rglob("*.part"))
+
+
+@pytest.mark.parametrize("name", ["../../x", "/abs/path", "a/b", "..", ".hidden", "~x", ""])
+def test_profile_name_must_be_a_plain_name(tmp_path: Path, name: str) -> None:
+    ws = tmp_path / "root" / "ws"
+    done = paperlib("data", "check", "--profile", "smoke", "--set", f"name={name}", workspace=ws)
+    assert_one_line_error(done, "name must be a plain name", repr(name))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(json.dumps({"name": name}))
+    done = paperlib("train", "--profile", bad, "--model", "GMP", "--snr", "20", "--fold", "1",
+                    workspace=ws)  # fmt: skip
+    assert_one_line_error(done, f"{bad}: name must be a plain name")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["bad.yaml"]  # no folder anywhere
+
+
+def test_a_link_out_of_the_dataset_folder_is_refused(tmp_path: Path) -> None:
+    from data_support import make_sources, write_event
+
+    fsd, _tau = make_sources(tmp_path / "data", events=41, backgrounds=8)
+    outside = tmp_path / "secret.wav"
+    write_event(outside, 1.0)
+    victim = sorted((fsd / "audio_train").iterdir())[0]
+    victim.unlink()
+    victim.symlink_to(outside)
+    inside = sorted((fsd / "audio_train").iterdir())[1]
+    inside.rename(fsd / "kept.wav")
+    inside.symlink_to(fsd / "kept.wav")  # a link that stays inside the folder is fine
+    done = paperlib(
+        "data", "check", "--profile", "smoke", *dcase_settings(tmp_path / "data"), "--quiet",
+        workspace=tmp_path / "ws",
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "1 source file(s) cannot be used" in done.stderr
+    line = next(x for x in done.stderr.splitlines() if "resolves to" in x)
+    assert f"{victim} resolves to {outside}, outside {fsd}" in line
+    scanned = (tmp_path / "ws" / "smoke" / "data" / "source_scan.json").read_text()
+    assert str(outside) not in scanned and str(victim) not in scanned  # never read
+    assert str(inside) in scanned

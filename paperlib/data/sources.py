@@ -159,6 +159,44 @@ def _duplicates(names: pd.Series, dataset: str, column: str) -> list[SourceProbl
     return problems
 
 
+def _links_outside(
+    frame: pd.DataFrame, dataset: str, column: str, folder: Path
+) -> list[SourceProblem]:
+    """Rows whose file resolves (through symbolic links) outside the dataset ``folder``.
+
+    Such rows are marked unsafe in ``frame`` (so they are never read) and reported as ``path``
+    errors. Links that stay inside the folder are fine, and so is a dataset folder that is
+    itself a link (both sides are resolved).
+    """
+    root = Path(folder).resolve()
+    safe = list(frame["safe"])
+    problems = []
+    for i, (name, path, line) in enumerate(
+        zip(frame[column], frame["path"], frame["line"], strict=True)
+    ):
+        if not safe[i]:
+            continue
+        try:
+            target = Path(path).resolve()
+        except (OSError, RuntimeError):  # a link loop: the missing-file check reports it
+            continue
+        if not target.is_relative_to(root):
+            safe[i] = False
+            problems.append(
+                SourceProblem(
+                    dataset,
+                    name,
+                    "error",
+                    "path",
+                    f"line {line} ({name}): {path} resolves to {target}, outside {root}; "
+                    "expected a file inside the dataset folder (links must stay inside it)",
+                    int(line),
+                )
+            )
+    frame["safe"] = safe
+    return problems
+
+
 def _missing(frame: pd.DataFrame, dataset: str, column: str, listing: str) -> list[SourceProblem]:
     return [
         SourceProblem(
@@ -257,6 +295,7 @@ def list_fsd(fsd_dir: Path) -> tuple[pd.DataFrame, list[SourceProblem]]:
     rows["safe"] = [inside_folder(name, plain_name=True) for name in frame["fname"]]
     rows["path"] = [fsd_dir / source for source in rows["source"]]
     rows["line"] = range(2, len(rows) + 2)
+    problems += _links_outside(rows, FSD, "fname", fsd_dir)
     problems += _missing(rows, FSD, "fname", csv_path.name)
     return rows, problems
 
@@ -318,6 +357,7 @@ def list_tau(tau_dir: Path) -> tuple[pd.DataFrame, list[SourceProblem]]:
     rows["safe"] = [inside_folder(name) for name in rows["filename"]]
     rows["path"] = [tau_dir / name for name in rows["filename"]]
     rows["line"] = range(2, len(rows) + 2)
+    problems += _links_outside(rows, TAU, "filename", tau_dir)
     problems += _missing(rows, TAU, "filename", TAU_META)
     return rows, problems
 
