@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -259,12 +260,32 @@ class Profile:
     grid: GridConfig = field(default_factory=GridConfig)
     book: BookConfig = field(default_factory=BookConfig)
 
+    def __post_init__(self) -> None:
+        check_profile_name(self.name)
+
 
 T = TypeVar("T")
 
 
 class ConfigError(ValueError):
     """A profile or config that does not match the schema (the message says where and why)."""
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
+def check_profile_name(name: Any) -> None:
+    """A profile name names its workspace folder: it must be a plain name.
+
+    Raises:
+        ConfigError: a name with a path separator, ``..``, a leading dot or ``~``, or other
+            characters than letters, digits, ``_``, ``.`` and ``-``.
+    """
+    if not (isinstance(name, str) and _PLAIN_NAME.fullmatch(name) and ".." not in name):
+        raise ConfigError(
+            f"name must be a plain name (letters, digits, '_', '.', '-'; no path separators, "
+            f"no '..'), got {name!r}: it names the workspace folder under PAPERLIB_WORKSPACE"
+        )
 
 
 def _finite(x: Any) -> bool:
@@ -533,6 +554,22 @@ def profile_with_overrides(profile: Profile, overrides: Mapping[str, Any]) -> Pr
         if not {"steps", "steps_by_model"} & set(train):
             train.update(steps=None, steps_by_model={})
     return replace(profile, **nested)
+
+
+def check_flag(profile: Profile, flag: str, dotted: str, value: Any) -> None:
+    """Check a command-line flag's value with the profile's own check of the field ``dotted``.
+
+    A flag such as ``--alpha`` stands for a profile field (``train.alpha``); it is refused
+    exactly when ``--set train.alpha=VALUE`` would be (types and ranges: :data:`_RULES`).
+
+    Raises:
+        ConfigError: ``--alpha nan: train.alpha must be a number >= 0, got nan``.
+    """
+    try:
+        profile_with_overrides(profile, {dotted: value})
+    except ConfigError as error:
+        shown = " ".join(map(str, value)) if isinstance(value, (list, tuple)) else value
+        raise ConfigError(f"{flag} {shown}: {error}") from None
 
 
 def parse_assignment(item: str) -> tuple[str, Any]:

@@ -46,7 +46,15 @@ def workspace_root() -> Path:
 
 
 def workspace_dir(profile_name: str) -> Path:
-    """Folder holding the data, runs and results of one profile."""
+    """Folder holding the data, runs and results of one profile (always inside the root).
+
+    Raises:
+        ValueError: a name that is not a plain folder name (see
+            :func:`paperlib.config.check_profile_name`).
+    """
+    from paperlib.config import check_profile_name
+
+    check_profile_name(profile_name)
     return workspace_root() / profile_name
 
 

@@ -216,11 +216,19 @@ def test_status_page_lists_chapters_versions_and_device() -> None:
     from paperlib.book.status import ChapterStatus
 
     record = StatusRecord(profile="smoke", profile_hash="abc", started="now")
-    record.chapters = [ChapterStatus("01_data", "executed", 12.5, 12.5)]
+    record.chapters = [
+        ChapterStatus(
+            "01_data", "executed", 12.5, 12.5, "data digest changed: source files changed"
+        ),
+        ChapterStatus("02_model", "reused", 0.0, 3.0, "inputs unchanged"),
+    ]
     record.execute_seconds, record.html_seconds, record.total_seconds = 12.5, 30.0, 75.0
     page = render_status_page(record)
     assert page.startswith("# Build status")
-    assert "| 01_data | executed | 12.5 | 12.5 |" in page
+    assert (
+        "| 01_data | executed | data digest changed: source files changed | 12.5 | 12.5 |" in page
+    )
+    assert "| 02_model | reused | inputs unchanged | 0.0 | 3.0 |" in page
     assert "1 min 15 s" in page and "`smoke`" in page
     assert f"| torch | {record.versions['torch']} |" in page
     assert record.device["cpu"] in page

@@ -1,8 +1,9 @@
 """Execute one chapter with papermill, reuse unchanged ones, and report failures precisely.
 
-A chapter is reused (not executed again) when its *input key* is unchanged: the hash of the
+A chapter is reused (not executed again) when its *input key* is unchanged (the hash of the
 notebook file, of the effective profile (:func:`paperlib.config.config_hash`), of the injected
-parameters and of the paperlib source tree. Expensive results inside a chapter (data, trained
+parameters and of the paperlib source tree) and so are the workspace inputs it reads (the
+workspace folder, its data and runs by content: :mod:`paperlib.book.inputs`). Expensive results inside a chapter (data, trained
 models, grid tables) are cached separately by the library itself, so even a re-executed chapter
 is quick when only its text changed.
 """
@@ -87,18 +88,41 @@ def input_key(
 class Manifest(JsonStore):
     """What the runner executed before (JSON): per chapter the reuse key and the execution shown.
 
-    ``{chapter: {"key", "seconds", "finished", "finished_utc", "profile", "device"}}``; a missing
-    or unreadable manifest is empty (everything re-executes).
+    ``{chapter: {"key", "inputs", "seconds", "finished", "finished_utc", "profile", "device"}}``
+    (``inputs``: :meth:`paperlib.book.inputs.WorkspaceInputs.of` after the execution).
     """
 
     def reusable(self, chapter: str, key: str, executed: Path) -> bool:
         """Whether ``executed`` holds a successful run of ``chapter`` with this input key."""
         return executed.is_file() and self.entries.get(chapter, {}).get("key") == key
 
-    def record(self, chapter: str, key: str, run: ChapterRun) -> None:
-        """Remember a successful execution and save the manifest atomically."""
+    def execute_reason(
+        self, chapter: str, key: str, executed: Path, inputs: dict[str, Any]
+    ) -> str | None:
+        """Why ``chapter`` must be executed (``None``: its executed copy can be reused).
+
+        Args:
+            key: the chapter's :func:`input_key` now.
+            executed: where its executed copy lies.
+            inputs: its workspace inputs now (:meth:`~paperlib.book.inputs.WorkspaceInputs.of`).
+        """
+        from paperlib.book.inputs import change_reason
+
+        entry = self.entries.get(chapter)
+        if not executed.is_file() or not isinstance(entry, dict):
+            return "no earlier execution in this build folder"
+        if entry.get("key") != key:
+            return "notebook, profile, parameters or library changed"
+        return change_reason(entry.get("inputs"), inputs)
+
+    def record(
+        self, chapter: str, key: str, run: ChapterRun, inputs: dict[str, Any] | None = None
+    ) -> None:
+        """Remember a successful execution (with the workspace ``inputs`` it left) and save the
+        manifest atomically."""
         self.entries[chapter] = {
             "key": key,
+            "inputs": inputs,
             "seconds": round(run.seconds, 2),
             "finished": time.time(),
             "finished_utc": run.finished,

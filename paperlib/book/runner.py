@@ -2,7 +2,8 @@
 
 Steps: validate the input (:mod:`paperlib.book.preflight`); copy the book's pages into the build
 tree; execute each notebook of ``_toc.yml`` in order, reusing an executed copy whose input key
-is unchanged (:mod:`paperlib.book.execute`), one terminal line per chapter
+and workspace inputs are unchanged (:mod:`paperlib.book.execute`, :mod:`paperlib.book.inputs`;
+the status page says why each chapter was executed or reused), one terminal line per chapter
 (:mod:`paperlib.book.console`); stop at the first failing chapter; dress the executed copies
 (run-cost header, hidden runner cells: :mod:`paperlib.book.pages`); generate the status page;
 ``jupyter-book build`` with warnings as errors; write the status record.
@@ -22,6 +23,7 @@ from paperlib.book import preflight
 from paperlib.book.console import ChapterLine
 from paperlib.book.errors import BookError
 from paperlib.book.execute import Manifest, execute_chapter, input_key, source_tree_hash
+from paperlib.book.inputs import WorkspaceInputs
 from paperlib.book.launch import Repository, repository_from_config
 from paperlib.book.pages import dress_file, run_cost_header
 from paperlib.book.site import (
@@ -147,6 +149,7 @@ def run_book(
     repository = book_repository(layout.source)
     line = ChapterLine.for_echo(echo)
     timeout = settings.profile.book.cell_timeout_s
+    workspace = WorkspaceInputs(settings.profile)  # what the chapters read, by content
     for notebook in notebooks:
         chapter = notebook.stem
         executed = layout.executed(notebook)
@@ -158,14 +161,23 @@ def run_book(
         )
         previous = manifest.entries.get(chapter, {}).get("seconds")
         forced = only is not None and notebook in selected  # `make chapter` always runs it
-        if not forced and manifest.reusable(chapter, key, executed):
-            record.chapters.append(ChapterStatus(chapter, "reused", 0.0, previous))
+        reason = (
+            "--only names it"
+            if forced
+            else manifest.execute_reason(chapter, key, executed, workspace.of(chapter))
+        )
+        if reason is None:
+            record.chapters.append(
+                ChapterStatus(chapter, "reused", 0.0, previous, "inputs unchanged")
+            )
             line.finish(f"[book] {chapter}: reused (inputs unchanged)")
         elif notebook not in selected:
             if not executed.is_file():
                 copy_if_changed(notebook, executed)  # shown without outputs
             state = "not executed (--only)"
-            record.chapters.append(ChapterStatus(chapter, state, 0.0, previous))
+            record.chapters.append(
+                ChapterStatus(chapter, state, 0.0, previous, f"out of date: {reason}")
+            )
             line.finish(f"[book] {chapter}: {state}")
         else:
             manifest.forget(chapter)
@@ -180,14 +192,20 @@ def run_book(
                     progress=_progress_line(line, chapter, label) if line.live else None,
                 )
             except BaseException:
+                workspace.changed()
                 line.finish(f"[book] {chapter}: failed ({label})")
                 raise
+            workspace.changed()  # it may have made data or runs: what it read is the state now
             run = ChapterRun(label, seconds, StatusRecord.now(), device)
-            manifest.record(chapter, key, run)
+            manifest.record(chapter, key, run, workspace.of(chapter))
             history.record(run, chapter)
             history.save()
-            record.chapters.append(ChapterStatus(chapter, "executed", round(seconds, 2), seconds))
-            line.finish(f"[book] {chapter}: executed in {format_seconds(seconds)} ({label})")
+            record.chapters.append(
+                ChapterStatus(chapter, "executed", round(seconds, 2), seconds, reason)
+            )
+            line.finish(
+                f"[book] {chapter}: executed in {format_seconds(seconds)} ({label}): {reason}"
+            )
         if executed.is_file():
             shown = manifest.shown_run(chapter)
             others = [

@@ -86,6 +86,9 @@ class ChapterStatus:
     """Wall time in this build (0 when reused)."""
     executed_seconds: float | None = None
     """Wall time of the execution whose outputs are shown (this build or an earlier one)."""
+    reason: str = ""
+    """Why it was executed or reused: ``data digest changed: source files changed``,
+    ``inputs unchanged``, ..."""
 
 
 @dataclass
@@ -154,16 +157,18 @@ def render_status_page(record: StatusRecord) -> str:
         "",
         "## Chapters",
         "",
-        "| Chapter | This build | Seconds in this build | Seconds of the shown execution |",
-        "|---|---|---:|---:|",
+        "| Chapter | This build | Why | Seconds in this build | Seconds of the shown execution |",
+        "|---|---|---|---:|---:|",
     ]
     for c in record.chapters:
         shown = f"{c.executed_seconds:.1f}" if c.executed_seconds is not None else "–"
-        lines.append(f"| {c.chapter} | {c.state} | {c.seconds:.1f} | {shown} |")
+        why = c.reason.replace("|", "\\|") or "–"
+        lines.append(f"| {c.chapter} | {c.state} | {why} | {c.seconds:.1f} | {shown} |")
     lines += [
         "",
         "*Reused* chapters were not executed again because their inputs (notebook, profile,",
-        "parameters and the paperlib sources) were unchanged since the run whose outputs are shown.",
+        "parameters, the paperlib sources, the workspace folder and the content of the data and",
+        "runs they read) were unchanged since the run whose outputs are shown.",
         "",
         "## Package versions",
         "",

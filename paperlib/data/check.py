@@ -25,7 +25,7 @@ import pandas as pd
 import soundfile as sf
 
 from paperlib.data.audio import CLIP_SECONDS
-from paperlib.data.errors import DataError
+from paperlib.data.errors import DataError, MetadataError
 from paperlib.data.parallel import imap
 from paperlib.data.sources import (
     EVENT_USED_S,
@@ -54,12 +54,38 @@ __all__ = [
 
 FRAME_S = 0.05
 """Frame length of the silence measure (50 ms)."""
-SCAN_CACHE_KIND = f"audio-scan-1-{EVENT_USED_S:g}-{CLIP_SECONDS:g}-{FRAME_S:g}-{QUIET_FRAME_RMS:g}"
+SCAN_CACHE_KIND = f"audio-scan-2-{EVENT_USED_S:g}-{CLIP_SECONDS:g}-{FRAME_S:g}-{QUIET_FRAME_RMS:g}"
 """Names what :func:`scan_audio` computes; a cache written by another version is ignored."""
 
 
 class SourceProblemsError(DataError):
     """Source files that cannot be used (the message holds the whole problem table)."""
+
+
+STREAMING_SIZES = (0, 0xFFFFFFFF)
+"""``data`` chunk sizes that mean "unknown" (a WAV written while streaming), not a length."""
+
+
+def wav_data_bytes(data: bytes) -> tuple[int, int] | None:
+    """``(declared, present)`` bytes of the ``data`` chunk of a RIFF/WAVE file's bytes.
+
+    ``None`` for a file that is not RIFF/WAVE, has no ``data`` chunk header or declares an
+    unknown size (:data:`STREAMING_SIZES`); those are left to the decoder.
+    """
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return None
+    offset = 12
+    while offset + 8 <= len(data):
+        chunk, size = (
+            data[offset : offset + 4],
+            int.from_bytes(data[offset + 4 : offset + 8], "little"),
+        )
+        if chunk == b"data":
+            if size in STREAMING_SIZES:
+                return None
+            return size, len(data) - (offset + 8)
+        offset += 8 + size + (size & 1)
+    return None
 
 
 def scan_audio(task: tuple[str, float]) -> tuple[str, list[int] | None, dict[str, Any]]:
@@ -73,8 +99,9 @@ def scan_audio(task: tuple[str, float]) -> tuple[str, list[int] | None, dict[str
         if it could not be read) and ``sha256``, ``rate``, ``channels``, ``frames``,
         ``duration_s``, ``nonfinite`` (count of NaN/inf samples), ``rms_used`` (RMS of the
         channel mean over the used part) and ``silent_fraction`` (share of its 50-ms frames
-        with RMS < ``QUIET_FRAME_RMS``); or ``{"sha256"?, "error": text}`` for an unreadable
-        file.
+        with RMS < ``QUIET_FRAME_RMS``), plus ``data_declared`` and ``data_present`` (bytes)
+        when the header declares more audio than the file holds (a truncated download); or
+        ``{"sha256"?, "error": text}`` for an unreadable file.
     """
     path, used_s = task
     try:
@@ -83,6 +110,9 @@ def scan_audio(task: tuple[str, float]) -> tuple[str, list[int] | None, dict[str
     except OSError as error:
         return path, None, {"error": f"cannot be read: {error.strerror or error}"}
     facts: dict[str, Any] = {"sha256": hashlib.sha256(data).hexdigest()}
+    sizes = wav_data_bytes(data)
+    if sizes is not None and sizes[1] < sizes[0]:  # libsndfile would read the part present
+        facts.update(data_declared=sizes[0], data_present=sizes[1])
     try:
         audio, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
     except (RuntimeError, ValueError, TypeError, EOFError, sf.LibsndfileError) as error:
@@ -201,8 +231,10 @@ class SourceCheck:
         files = self.errors.groupby(["dataset", "file"]).ngroups
         raise SourceProblemsError(
             f"{files} source file(s) cannot be used{where}; fix them, or leave them out with "
-            "--exclude-bad (profile: data.exclude_bad: true), which records them in the data "
-            f"manifest:\n{format_problems(self.problems)}"
+            "`python -m paperlib data all --exclude-bad` (or --set data.exclude_bad=true on "
+            "any command, or data.exclude_bad: true in the profile), which records them in the "
+            "data manifest; later train, grid and book commands on this workspace leave them "
+            f"out too:\n{format_problems(self.problems)}"
         )
 
 
@@ -249,8 +281,23 @@ def check_sources(
         MissingSourceError / MetadataError: a missing folder or listing, or a listing that
             cannot be read at all (wrong columns).
     """
-    events, fsd_problems = list_fsd(fsd_dir)
-    backgrounds, tau_problems = list_tau(tau_dir)
+    listings: list[str] = []  # listing-level problems of both datasets, reported together
+    rows_read: list[SourceProblem] = []
+    try:
+        events, fsd_problems = list_fsd(fsd_dir)
+        rows_read += fsd_problems
+    except MetadataError as error:
+        listings.append(str(error))
+    try:
+        backgrounds, tau_problems = list_tau(tau_dir)
+        rows_read += tau_problems
+    except MetadataError as error:
+        listings.append(str(error))
+    if listings:  # with the row problems of a listing that could be read: all in one pass
+        raise MetadataError(
+            f"{len(listings)} dataset listing(s) cannot be read; fix them first:\n"
+            + "\n".join([*listings, *(f"{p.detail}" for p in rows_read)])
+        )
     problems: list[SourceProblem] = [*fsd_problems, *tau_problems]
     cache = StatCache(cache_path, SCAN_CACHE_KIND) if cache_path else None
     jobs: dict[str, float] = {}

@@ -8,7 +8,9 @@ depends on, and a stage is skipped when its hash is unchanged and its outputs ar
 * ``check`` reads every listed source file once (:mod:`paperlib.data.check`; cached per file
   by size, modification time and inode, so a rerun only stats them) and stops with one table of
   every problem, unless ``data.exclude_bad`` leaves the bad files out (recorded in the
-  manifest under ``excluded``, with the reason);
+  manifest under ``excluded``, with the reason; files recorded there stay left out for every
+  later command on the workspace, ``train``, ``grid`` and ``book`` included, while a file
+  that turns bad later stops the pipeline again);
 * ``plan`` depends on every usable listed row and the **content hash** of its WAV, and on the
   plan settings;
 * ``render`` keeps a key per mixture (its plan rows, the content hashes of its sources, the
@@ -305,7 +307,11 @@ class _Stages:
         text = result.problems.to_csv(index=False)
         if not table.is_file() or table.read_text() != text:
             atomic.write_text(table, text)
-        if not self.profile.data.exclude_bad:
+        # files left out before (data.exclude_bad, recorded in the manifest) stay left out for
+        # every later command on this workspace; a newly bad file still stops the pipeline
+        recorded = {(e.get("dataset"), e.get("file")) for e in self.manifest.get("excluded", [])}
+        new_bad = {(e["dataset"], e["file"]) for e in result.excluded()} - recorded
+        if not self.profile.data.exclude_bad and new_bad:
             result.raise_for_errors(table_path=table)
         excluded = result.excluded()
         summary = {
@@ -496,3 +502,55 @@ def prepare_data(
         the main recipe, and the study recipes' products in ``study``.
     """
     return run_stages(profile, workspace, progress=progress)
+
+
+def data_digest(profile: Profile, workspace: Path) -> dict[str, Any]:
+    """What the data of ``profile`` in ``workspace`` is now, by content, making nothing.
+
+    Used by the book runner to tell whether a chapter that reads the data may be reused. Parts:
+
+    * ``stages`` and ``excluded``: the stage keys and the files left out, as recorded in the
+      data manifest (empty for a workspace without data);
+    * ``sources``: a hash of the usable source rows and their content hashes as the source
+      check finds them *now* (cached per file: only changed files are read), so a source WAV
+      replaced under the same name changes it before any stage runs again. It is ``None``
+      while the workspace holds no data manifest (nothing was checked yet), and names the
+      error when the listings cannot be read;
+    * ``features``: SNR tag (``random/snr0db`` for another recipe) -> SHA-256 of each complete
+      feature file of every recipe the profile builds (:func:`data_recipes`)
+      (:func:`paperlib.fingerprint.cached_sha256`, the hash the run keys use), ``None`` when
+      missing or incomplete.
+
+    Returns:
+        A JSON-ready mapping; equal mappings mean the same data.
+    """
+    workspace = Path(workspace)
+    manifest = load_manifest(workspace)
+    sources: str | None = None
+    if manifest:
+        fsd, tau = source_dirs(profile, workspace)
+        try:
+            find_fsd_csv(fsd)
+            check = check_sources(
+                fsd,
+                tau,
+                cache_path=paths.data_dir(workspace) / SCAN_CACHE,
+                workers=1,
+                progress=False,
+            )
+            sources = _digest(check.identity())
+        except (OSError, ValueError) as error:  # the chapter that reads them reports it
+            sources = f"unreadable: {error}"
+    features: dict[str, str | None] = {}
+    for onsets, snrs in data_recipes(profile):  # the main recipe and the study's
+        for snr in snrs:
+            out = paths.feature_file(workspace, snr, onsets=onsets)
+            complete = feat.is_complete_feature_file(out)
+            tag = paths.snr_tag(snr) if onsets == "fixed" else f"{onsets}/{paths.snr_tag(snr)}"
+            features[tag] = cached_sha256(out) if complete else None
+    return {
+        "stages": dict(manifest.get("stages", {})),
+        "excluded": list(manifest.get("excluded", [])),
+        "sources": sources,
+        "features": features,
+    }

@@ -69,8 +69,8 @@ class SourceProblem:
         file: the row's name as listed (``fname`` / ``filename``).
         severity: ``error`` (the file cannot be used) or ``warning`` (usable, but suspect).
         problem: the kind: ``label``, ``flag``, ``duplicate``, ``path`` (metadata), ``missing``,
-            ``unreadable``, ``rate``, ``channels``, ``length``, ``nonfinite``, ``silent``,
-            ``mostly_silent`` (audio).
+            ``unreadable``, ``truncated``, ``rate``, ``channels``, ``length``, ``nonfinite``,
+            ``silent``, ``mostly_silent`` (audio).
         detail: the full message, naming the path or line and what was expected.
     """
 
@@ -92,22 +92,30 @@ def _raise_problems(problems: list[str], what: str, error: type[Exception] = Dat
     raise error(f"{what}: {len(problems)} problem(s):\n  {shown}{more}")
 
 
-def _check_columns(
+def _column_problem(
     frame: pd.DataFrame, path: Path, required: Iterable[str], optional: Iterable[str] = ()
-) -> None:
+) -> str | None:
+    """The listing's column problem (missing or unexpected columns) as one line, or ``None``."""
     required, optional = list(required), list(optional)
     missing = [c for c in required if c not in frame.columns]
     unexpected = [c for c in frame.columns if c not in required + optional]
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing column(s) {missing}")
-        if unexpected:
-            parts.append(f"unexpected column(s) {unexpected}")
-        raise MetadataError(
-            f"{path}: {' and '.join(parts)}; expected columns {required}"
-            + (f" (optionally also {optional})" if optional else "")
-        )
+    if not (missing or unexpected):
+        return None
+    parts = []
+    if missing:
+        parts.append(f"missing column(s) {missing}")
+    if unexpected:
+        parts.append(f"unexpected column(s) {unexpected}")
+    return f"{path}: {' and '.join(parts)}; expected columns {required}" + (
+        f" (optionally also {optional})" if optional else ""
+    )
+
+
+def _raise_columns(columns: str | None, problems: list[SourceProblem]) -> None:
+    """Raise :class:`MetadataError` for a listing with a column problem: that line first, then
+    every row problem found in the columns present (all in one pass)."""
+    if columns is not None:
+        raise MetadataError("\n".join([columns, *(f"  {p.detail}" for p in problems)]))
 
 
 def _read_table(path: Path, sep: str, what: str) -> pd.DataFrame:
@@ -151,6 +159,44 @@ def _duplicates(names: pd.Series, dataset: str, column: str) -> list[SourceProbl
     return problems
 
 
+def _links_outside(
+    frame: pd.DataFrame, dataset: str, column: str, folder: Path
+) -> list[SourceProblem]:
+    """Rows whose file resolves (through symbolic links) outside the dataset ``folder``.
+
+    Such rows are marked unsafe in ``frame`` (so they are never read) and reported as ``path``
+    errors. Links that stay inside the folder are fine, and so is a dataset folder that is
+    itself a link (both sides are resolved).
+    """
+    root = Path(folder).resolve()
+    safe = list(frame["safe"])
+    problems = []
+    for i, (name, path, line) in enumerate(
+        zip(frame[column], frame["path"], frame["line"], strict=True)
+    ):
+        if not safe[i]:
+            continue
+        try:
+            target = Path(path).resolve()
+        except (OSError, RuntimeError):  # a link loop: the missing-file check reports it
+            continue
+        if not target.is_relative_to(root):
+            safe[i] = False
+            problems.append(
+                SourceProblem(
+                    dataset,
+                    name,
+                    "error",
+                    "path",
+                    f"line {line} ({name}): {path} resolves to {target}, outside {root}; "
+                    "expected a file inside the dataset folder (links must stay inside it)",
+                    int(line),
+                )
+            )
+    frame["safe"] = safe
+    return problems
+
+
 def _missing(frame: pd.DataFrame, dataset: str, column: str, listing: str) -> list[SourceProblem]:
     return [
         SourceProblem(
@@ -186,17 +232,20 @@ def list_fsd(fsd_dir: Path) -> tuple[pd.DataFrame, list[SourceProblem]]:
 
     Raises:
         MissingSourceError: no folder or no metadata CSV.
-        MetadataError: an unreadable CSV, or missing or unexpected columns.
+        MetadataError: an unreadable CSV, or missing or unexpected columns (the message also
+            lists every row problem found in the columns present).
     """
     fsd_dir = Path(fsd_dir)
     csv_path = find_fsd_csv(fsd_dir)
     frame = _read_table(csv_path, ",", "CSV file")
-    _check_columns(frame, csv_path, FSD_REQUIRED, FSD_OPTIONAL)
+    columns = _column_problem(frame, csv_path, FSD_REQUIRED, FSD_OPTIONAL)
+    have = set(frame.columns)
+    frame = frame.assign(**{c: "" for c in FSD_REQUIRED if c not in have})  # checks skip them
     problems: list[SourceProblem] = []
     for row, (fname, label, verified) in enumerate(
         zip(frame["fname"], frame["label"], frame["manually_verified"], strict=True), start=2
     ):
-        if label not in CLASS_INDEX:
+        if "label" in have and label not in CLASS_INDEX:
             problems.append(
                 SourceProblem(
                     FSD,
@@ -207,7 +256,7 @@ def list_fsd(fsd_dir: Path) -> tuple[pd.DataFrame, list[SourceProblem]]:
                     row,
                 )
             )
-        if verified not in ("0", "1"):
+        if "manually_verified" in have and verified not in ("0", "1"):
             problems.append(
                 SourceProblem(
                     FSD,
@@ -218,7 +267,7 @@ def list_fsd(fsd_dir: Path) -> tuple[pd.DataFrame, list[SourceProblem]]:
                     row,
                 )
             )
-        if not inside_folder(fname, plain_name=True):
+        if "fname" in have and not inside_folder(fname, plain_name=True):
             problems.append(
                 SourceProblem(
                     FSD,
@@ -230,7 +279,9 @@ def list_fsd(fsd_dir: Path) -> tuple[pd.DataFrame, list[SourceProblem]]:
                     row,
                 )
             )
-    problems += _duplicates(frame["fname"], FSD, "fname")
+    if "fname" in have:
+        problems += _duplicates(frame["fname"], FSD, "fname")
+    _raise_columns(columns, problems)
     rows = pd.DataFrame(
         {
             "fname": frame["fname"],
@@ -244,6 +295,7 @@ def list_fsd(fsd_dir: Path) -> tuple[pd.DataFrame, list[SourceProblem]]:
     rows["safe"] = [inside_folder(name, plain_name=True) for name in frame["fname"]]
     rows["path"] = [fsd_dir / source for source in rows["source"]]
     rows["line"] = range(2, len(rows) + 2)
+    problems += _links_outside(rows, FSD, "fname", fsd_dir)
     problems += _missing(rows, FSD, "fname", csv_path.name)
     return rows, problems
 
@@ -258,7 +310,8 @@ def list_tau(tau_dir: Path) -> tuple[pd.DataFrame, list[SourceProblem]]:
 
     Raises:
         MissingSourceError: no folder or no meta.csv.
-        MetadataError: an unreadable file, or missing or unexpected columns.
+        MetadataError: an unreadable file, or missing or unexpected columns (the message also
+            lists every row problem found in the columns present).
     """
     tau_dir = Path(tau_dir)
     meta = tau_dir / TAU_META
@@ -267,12 +320,14 @@ def list_tau(tau_dir: Path) -> tuple[pd.DataFrame, list[SourceProblem]]:
     if not meta.is_file():
         raise MissingSourceError(f"{meta}: TAU 2019 metadata not found (TAB-separated meta.csv)")
     frame = _read_table(meta, "\t", "TAB-separated file")
-    _check_columns(frame, meta, TAU_COLUMNS)
+    columns = _column_problem(frame, meta, TAU_COLUMNS)
+    have = set(frame.columns)
+    frame = frame.assign(**{c: "" for c in TAU_COLUMNS if c not in have})  # checks skip them
     problems: list[SourceProblem] = []
     for row, (name, scene) in enumerate(
         zip(frame["filename"], frame["scene_label"], strict=True), start=2
     ):
-        if scene not in SCENES:
+        if "scene_label" in have and scene not in SCENES:
             problems.append(
                 SourceProblem(
                     TAU,
@@ -283,7 +338,7 @@ def list_tau(tau_dir: Path) -> tuple[pd.DataFrame, list[SourceProblem]]:
                     row,
                 )
             )
-        if not inside_folder(name):
+        if "filename" in have and not inside_folder(name):
             problems.append(
                 SourceProblem(
                     TAU,
@@ -295,11 +350,14 @@ def list_tau(tau_dir: Path) -> tuple[pd.DataFrame, list[SourceProblem]]:
                     row,
                 )
             )
-    problems += _duplicates(frame["filename"], TAU, "filename")
+    if "filename" in have:
+        problems += _duplicates(frame["filename"], TAU, "filename")
+    _raise_columns(columns, problems)
     rows = frame[list(TAU_COLUMNS)].copy()
     rows["safe"] = [inside_folder(name) for name in rows["filename"]]
     rows["path"] = [tau_dir / name for name in rows["filename"]]
     rows["line"] = range(2, len(rows) + 2)
+    problems += _links_outside(rows, TAU, "filename", tau_dir)
     problems += _missing(rows, TAU, "filename", TAU_META)
     return rows, problems
 
@@ -335,6 +393,15 @@ def audio_problems(
 
     if "error" in facts:
         return [problem("unreadable", f"not a readable WAV file ({facts['error']})")]
+    if "data_declared" in facts:
+        return [
+            problem(
+                "truncated",
+                f"truncated: its header declares {facts['data_declared']:,} bytes of audio, the "
+                f"file holds {facts['data_present']:,}; expected a complete WAV (copy or "
+                "download it again)",
+            )
+        ]
     rate, channels = (FSD_RATE, FSD_CHANNELS) if dataset == FSD else (TAU_RATE, TAU_CHANNELS)
     out = []
     if facts["rate"] != rate:

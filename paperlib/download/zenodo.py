@@ -60,6 +60,11 @@ def parse_record(payload: Any, *, base_url: str, record_id: str) -> dict[str, Re
         algorithm, _, digest = checksum.rpartition(":")
         if not name or not isinstance(size, int) or algorithm not in ("", "md5"):
             raise RecordError(f"{where}: file entry {entry!r} lacks a name, size or MD5 checksum")
+        if isinstance(size, bool) or size < 1:
+            raise RecordError(
+                f"{where}: file {name!r} declares size {size!r}; expected a positive number of "
+                "bytes (the record is invalid; nothing was downloaded)"
+            )
         if not _MD5.match(digest):
             raise RecordError(
                 f"{where}: file {name!r} has checksum {checksum!r}; expected md5:<hex>"

@@ -12,14 +12,31 @@ import sys
 from pathlib import Path
 
 from paperlib import paths
-from paperlib.config import Profile, load_profile_with_overrides
+from paperlib.config import Profile, check_flag, load_profile_with_overrides
+
+FLAG_FIELDS: dict[str, tuple[str, str, bool]] = {
+    "alpha": ("--alpha", "train.alpha", False),
+    "decoder_activation": ("--decoder-activation", "model.decoder_activation", False),
+    "fold": ("--fold", "grid.folds", True),
+    "models": ("--models", "grid.models", False),
+    "snrs": ("--snrs", "grid.snrs", False),
+    "folds": ("--folds", "grid.folds", False),
+}
+"""Argument -> (flag, the profile field whose check it passes, whether one item of a list)."""
 
 ENGINE_NAMES = "local, serial, processes, gpus, ray"
 """``--engine`` values as the help shows them (``paperlib.experiment.engine.ENGINES``)."""
 
 
 def _profile(args: argparse.Namespace) -> Profile:
-    return load_profile_with_overrides(args.profile, args.set or [])
+    """The profile with ``--set`` applied, every flag checked as its profile field would be
+    (before any folder is made)."""
+    profile = load_profile_with_overrides(args.profile, args.set or [])
+    for name, (flag, dotted, item) in FLAG_FIELDS.items():
+        value = getattr(args, name, None)
+        if value is not None:
+            check_flag(profile, flag, dotted, [value] if item else value)
+    return profile
 
 
 def _workspace(profile: Profile, args: argparse.Namespace) -> Path:

@@ -41,12 +41,17 @@ def save_state(payload: dict[str, Any], path: Path) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def load_state(path: Path, expected_spec: dict[str, Any]) -> dict[str, Any]:
-    """Read a training state and check it holds a model with ``expected_spec``.
+def load_state(
+    path: Path, expected_spec: dict[str, Any], expected_key: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Read a training state and check it holds a model with ``expected_spec`` and, when the
+    state records one (every state written since run keys are stored), the run key
+    ``expected_key``.
 
     Raises:
         CheckpointError: truncated, unreadable or not a training state.
-        CheckpointMismatchError: a state of another model, size or variant.
+        CheckpointMismatchError: a state of another model, size or variant, or of another run
+            (the differing fields are named, e.g. ``train.seed: 0 in the state, 7 here``).
     """
     try:
         state = load_torch_file(path)
@@ -65,4 +70,28 @@ def load_state(path: Path, expected_spec: dict[str, Any]) -> dict[str, Any]:
             f"cannot resume from {path}: it holds a model with {_describe(found)}, "
             f"but this run trains a model with {_describe(expected_spec)}"
         )
+    # a state without a run key (written before keys were stored) is accepted on its spec alone
+    found_key = state.get("run_key")
+    if expected_key is not None and isinstance(found_key, dict) and found_key != expected_key:
+        flat_found, flat_expected = _flat(found_key), _flat(expected_key)
+        differing = [
+            f"{k}: {flat_found.get(k)!r} in the state, {flat_expected.get(k)!r} here"
+            for k in sorted(set(flat_found) | set(flat_expected))
+            if flat_found.get(k) != flat_expected.get(k)
+        ]
+        raise CheckpointMismatchError(
+            f"cannot resume from {path}: it belongs to another run (run key differs in "
+            f"{'; '.join(differing)}); resume a state of this very run, or train without --resume"
+        )
     return state
+
+
+def _flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"train": {"seed": 0}}`` -> ``{"train.seed": 0}``."""
+    out: dict[str, Any] = {}
+    for k, v in values.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out

@@ -150,6 +150,23 @@ def feature_path_for_snr(workspace: Path, snr_db: int, onsets: str = "fixed") ->
     return path
 
 
+def check_feature_snr(feature_path: Path, snr_db: int) -> None:
+    """The feature file's own ``snr_db`` attribute must be the run's SNR (a file without the
+    attribute is taken at its word).
+
+    Raises:
+        ValueError: the file was made at another SNR (names the file and both values).
+    """
+    with open_feature_file(feature_path) as handle:
+        found = handle.attrs.get("snr_db")
+    if found is not None and int(found) != int(snr_db):
+        raise ValueError(
+            f"{feature_path} holds features at {int(found)} dB (its snr_db attribute), but the "
+            f"run is for {int(snr_db)} dB: pass --snr {int(found)} (snr_db={int(found)}) or the "
+            f"feature file of {int(snr_db)} dB"
+        )
+
+
 def open_feature_file(path: Path) -> h5py.File:
     """Open a complete feature file for reading (errors name the file and what is wrong)."""
     path = Path(path)

@@ -246,6 +246,7 @@ def fit(
             save_state(
                 {
                     "epoch": epoch,
+                    "run_key": key.as_dict(),
                     "spec": spec_dict(net),
                     "model": net.state_dict(),
                     "optimizer": optimiser.state_dict(),

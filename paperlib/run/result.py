@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,9 +90,49 @@ class RunResult:
         return self.run_dir / BEST_FILE
 
 
-def is_complete(run_dir: Path) -> bool:
-    """Whether ``run_dir`` holds a finished run (its ``metrics.json``, written last)."""
-    return (Path(run_dir) / METRICS_FILE).is_file()
+METRICS_KEYS: tuple[str, ...] = ("best_epoch", "epochs", "micro_ap", "macro_ap", "roc_auc")
+"""Keys every complete ``metrics.json`` holds."""
+
+
+class DamagedRunError(ValueError):
+    """A run whose ``metrics.json`` is not valid JSON or lacks keys (the message names it)."""
+
+
+def read_metrics(path: Path) -> dict[str, Any]:
+    """The contents of a ``metrics.json``.
+
+    Raises:
+        FileNotFoundError: there is none (the run is not complete).
+        DamagedRunError: not a JSON object with :data:`METRICS_KEYS`.
+    """
+    path = Path(path)
+    try:
+        metrics = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"run {path.parent} is not complete: {path} is missing") from None
+    except (OSError, ValueError) as error:
+        raise DamagedRunError(f"{path}: not a readable JSON file ({error})") from None
+    missing = [k for k in METRICS_KEYS if not isinstance(metrics, dict) or k not in metrics]
+    if missing:
+        raise DamagedRunError(f"{path}: lacks {', '.join(missing)}; expected {list(METRICS_KEYS)}")
+    return metrics
+
+
+def is_complete(run_dir: Path, *, warn: bool = True) -> bool:
+    """Whether ``run_dir`` holds a finished run (its ``metrics.json``, written last).
+
+    A damaged ``metrics.json`` counts as not finished (with ``warn``, a line on stderr names
+    it), so the run is trained again (resuming from its ``state.pt``) and the file replaced.
+    """
+    try:
+        read_metrics(Path(run_dir) / METRICS_FILE)
+    except FileNotFoundError:
+        return False
+    except DamagedRunError as error:
+        if warn:
+            print(f"warning: {error}; the run is incomplete and is trained again", file=sys.stderr)
+        return False
+    return True
 
 
 def write_log(run_dir: Path, rows: list[dict[str, float]]) -> None:
@@ -105,12 +146,10 @@ def load_run(run_dir: Path) -> RunResult:
 
     Raises:
         FileNotFoundError: the run is not complete (no ``metrics.json``).
+        DamagedRunError: its ``metrics.json`` is damaged (``train`` trains the run again).
     """
     run_dir = Path(run_dir)
-    metrics_path = run_dir / METRICS_FILE
-    if not metrics_path.is_file():
-        raise FileNotFoundError(f"run {run_dir} is not complete: {metrics_path} is missing")
-    metrics = json.loads(metrics_path.read_text())
+    metrics = read_metrics(run_dir / METRICS_FILE)
     for name in ("micro_ap", "macro_ap", "roc_auc"):  # strict JSON holds NaN as null
         metrics[name] = math.nan if metrics.get(name) is None else metrics[name]
     metrics["per_class_ap"] = {

@@ -25,7 +25,13 @@ from paperlib.locking import workspace_lock
 from paperlib.models import MODEL_NAMES, build_model
 from paperlib.models.prior import class_prior, start_at_prior
 from paperlib.run.checkpoint import load_state, spec_dict
-from paperlib.run.features import Split, feature_path_for_snr, features_sha256, load_split
+from paperlib.run.features import (
+    Split,
+    check_feature_snr,
+    feature_path_for_snr,
+    features_sha256,
+    load_split,
+)
 from paperlib.run.key import RunKey, run_key
 from paperlib.run.loop import fit
 from paperlib.run.provenance import atomic_write_json, atomic_write_text, git_commit, versions
@@ -108,6 +114,7 @@ def train_run(
         if feature_path
         else feature_path_for_snr(workspace, snr_db, onsets=onsets)
     )
+    check_feature_snr(feature_path, snr_db)
     key = run_key(
         profile,
         model=model,
@@ -125,7 +132,7 @@ def train_run(
         return load_run(run_dir)
     # one process per run directory: a second one waits, then finds the finished run
     with workspace_lock(workspace, f"run-{key.run_id}", what=f"run {key.run_id}", wait=wait):
-        if is_complete(run_dir):
+        if is_complete(run_dir, warn=False):
             return load_run(run_dir)
         return _train_locked(
             profile, key, split, feature_path, run_dir, resume_from, device, progress
@@ -133,7 +140,7 @@ def train_run(
 
 
 def _resume_state(
-    run_dir: Path, resume_from: Path | None, spec: dict[str, Any]
+    run_dir: Path, resume_from: Path | None, spec: dict[str, Any], key: RunKey
 ) -> dict[str, Any] | None:
     """The state to continue from: ``resume_from``'s, else the run directory's, else none."""
     if resume_from is not None:
@@ -141,9 +148,9 @@ def _resume_state(
         resume_path = resume_path / STATE_FILE if resume_path.is_dir() else resume_path
         if not resume_path.is_file():
             raise FileNotFoundError(f"checkpoint to resume from {resume_path} does not exist")
-        return load_state(resume_path, spec)
+        return load_state(resume_path, spec, key.as_dict())
     if (run_dir / STATE_FILE).is_file():
-        return load_state(run_dir / STATE_FILE, spec)
+        return load_state(run_dir / STATE_FILE, spec, key.as_dict())
     return None
 
 
@@ -193,7 +200,7 @@ def _train_locked(
     )
     if key.train.get("init", "paper") == "prior":  # the last per-class layer starts at the priors
         start_at_prior(net, class_prior(split.y_train))
-    state = _resume_state(run_dir, resume_from, spec_dict(net))
+    state = _resume_state(run_dir, resume_from, spec_dict(net), key)
     run_dir.mkdir(parents=True, exist_ok=True)
     clean_orphans(run_dir)  # temporaries of a killed earlier attempt
     _write_records(profile, key, run_dir, feature_path, dev)
