@@ -75,7 +75,7 @@ def test_parse_assignments_splits_parameters_and_profile_fields() -> None:
 
 
 def test_unknown_profile_lists_valid_ones(book: Path) -> None:
-    with pytest.raises(ConfigError, match="valid profiles: pocket, paper, smoke"):
+    with pytest.raises(ConfigError, match="valid profiles: pocket, paper, full, smoke"):
         runner.run_book("smokey", source=book, build=False, echo=lambda _l: None)
 
 
