@@ -13,7 +13,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import re
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -24,7 +23,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from paperlib.paths import ONSET_RECIPES
+from paperlib.paths import ONSET_RECIPES, is_plain_name
 
 PROFILE_NAMES: tuple[str, ...] = ("pocket", "paper", "full", "smoke")
 """Profiles shipped with the package (``paperlib/profiles/<name>.yaml``)."""
@@ -271,9 +270,6 @@ class ConfigError(ValueError):
     """A profile or config that does not match the schema (the message says where and why)."""
 
 
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
-
-
 def check_profile_name(name: Any) -> None:
     """A profile name names its workspace folder: it must be a plain name.
 
@@ -281,7 +277,7 @@ def check_profile_name(name: Any) -> None:
         ConfigError: a name with a path separator, ``..``, a leading dot or ``~``, or other
             characters than letters, digits, ``_``, ``.`` and ``-``.
     """
-    if not (isinstance(name, str) and _PLAIN_NAME.fullmatch(name) and ".." not in name):
+    if not is_plain_name(name):
         raise ConfigError(
             f"name must be a plain name (letters, digits, '_', '.', '-'; no path separators, "
             f"no '..'), got {name!r}: it names the workspace folder under PAPERLIB_WORKSPACE"

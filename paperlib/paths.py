@@ -22,6 +22,7 @@ command line from anywhere resolve the same folders.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 WORKSPACE_ENV = "PAPERLIB_WORKSPACE"
@@ -45,16 +46,27 @@ def workspace_root() -> Path:
     return Path(env).expanduser().resolve() if env else project_root() / "workspace"
 
 
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
+def is_plain_name(name: object) -> bool:
+    """Whether ``name`` can name a folder under the workspace root: letters, digits, ``_``,
+    ``.`` and ``-``, no leading dot, no ``..``, no path separator."""
+    return isinstance(name, str) and bool(_PLAIN_NAME.fullmatch(name)) and ".." not in name
+
+
 def workspace_dir(profile_name: str) -> Path:
     """Folder holding the data, runs and results of one profile (always inside the root).
 
     Raises:
-        ValueError: a name that is not a plain folder name (see
-            :func:`paperlib.config.check_profile_name`).
+        ValueError: a name that is not a plain folder name (:func:`is_plain_name`; profiles
+            are checked when they are built, :func:`paperlib.config.check_profile_name`).
     """
-    from paperlib.config import check_profile_name
-
-    check_profile_name(profile_name)
+    if not is_plain_name(profile_name):
+        raise ValueError(
+            f"profile name {profile_name!r} is not a plain name (letters, digits, '_', '.', '-'; "
+            "no path separators, no '..'): it names the workspace folder under PAPERLIB_WORKSPACE"
+        )
     return workspace_root() / profile_name
 
 

@@ -199,8 +199,9 @@ def test_paper_profile_without_gpu_needs_allow_cpu(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(preflight, "cuda_available", lambda: False)
     paper = load_profile("paper")
     rate = 1e11
-    # 5 models x 3 SNRs x 4 folds + (alphas 0 and 0.01 + linear decoder) x 3 SNRs x 4 folds
-    cells = 5 * 3 * 4 + 3 * 3 * 4
+    # 5 models x 3 SNRs x 4 folds + (alphas 0 and 0.01 + linear decoder) x 3 SNRs x 4 folds,
+    # + the robustness study: 2APAE-local fixed and 6 models random, at 0 and 20 dB, x 4 folds
+    cells = 5 * 3 * 4 + 3 * 3 * 4 + (1 + 6) * 2 * 4
     assert preflight.grid_run_count(paper) == cells
     expected = 210e9 * (3 * 2000) * 80 * cells / rate
     assert preflight.estimate_cpu_seconds(paper, rate) == pytest.approx(expected)

@@ -40,7 +40,7 @@ SHAPE = {"time_steps": 24, "mel_bins": 12, "num_classes": 6, "events_per_clip": 
 # two models, no repeats, the local engine in one process; with the ablation:
 # GMP, 2APAE, 2APAE α=0, 2APAE linear decoder
 OVERRIDES = ["train.epochs=2", "train.num_threads=1", "grid.models=[GMP, 2APAE]", "grid.repeat_models=[]",
-             "grid.workers=1"]  # fmt: skip
+             "grid.workers=1", "grid.study_models=[]"]  # fmt: skip
 
 
 def _profile(*extra: str):
