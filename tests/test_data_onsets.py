@@ -231,7 +231,8 @@ def test_data_all_builds_both_recipes_with_their_own_stage_keys(smoke_ws: Path) 
         assert paths.feature_file(smoke_ws, snr).is_file()
     assert paths.feature_file(smoke_ws, 20, "random").is_file()
     assert not paths.feature_file(smoke_ws, 0, "random").exists()  # study_snrs: [20]
-    assert len(list(paths.mixtures_dir(smoke_ws, 20, "random").glob("*.wav"))) == 3 * 24
+    tracks = paths.mixtures_dir(smoke_ws, 20, "random").parent / "tracks"
+    assert len(list(tracks.glob("*.flac"))) == 2 * 24
     stages = load_manifest(smoke_ws)["stages"]
     assert {"plan", "plan/random", "render/snr20db", "render/random/snr20db",
             "features/snr20db", "features/random/snr20db"} <= set(stages)  # fmt: skip

@@ -59,8 +59,9 @@ CHECK_TABLE = "check.csv"
 """The problem table of the last source check (``<data dir>/check.csv``)."""
 SCAN_CACHE = "source_scan.json"
 """Cached per-file facts of the source check (``<data dir>/source_scan.json``)."""
-POCKET_VERSION = 1
-"""Bumped whenever the pocket synthesis changes (invalidates the corpus and what follows)."""
+POCKET_VERSION = 2
+"""Bumped whenever the pocket synthesis changes (invalidates the corpus and what follows).
+2: backgrounds at 32 kHz mono 16-bit (1: 48 kHz stereo 24-bit)."""
 PLAN_VERSION = 2
 FEATURE_VERSION = 1
 STAGES: tuple[str, ...] = ("pocket", "check", "plan", "render", "features")
@@ -379,17 +380,11 @@ class _Stages:
 
     def render(self, force: bool = False) -> None:
         todo: dict[int, Path] = {}
-        n_files = 3 * self.profile.data.mixtures_per_fold * 4
+        names = list(self.mixture_keys(self.snrs[0])) if self.snrs else []
         for snr in self.snrs:
             folder = paths.mixtures_dir(self.ws, snr, self.onsets)
-            count = (
-                sum(1 for e in folder.iterdir() if e.name.endswith(".wav"))
-                if folder.is_dir()
-                else 0
-            )
-            if force or not self._fresh(
-                self.stage_name("render", snr), self.render_key(snr), count == n_files
-            ):
+            done = render.is_rendered(folder, names)
+            if force or not self._fresh(self.stage_name("render", snr), self.render_key(snr), done):
                 todo[snr] = folder
         if todo:
             result = self.source_check()
