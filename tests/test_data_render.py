@@ -316,3 +316,23 @@ def test_a_new_plan_clears_mixtures_rendered_from_the_old_one(planned) -> None:
     _render(planned)
     names = {p.name.split(".")[0] for p in planned["tracks"].glob("*.flac")}
     assert names == set(plan["mixture"])
+
+
+def test_shared_backgrounds_are_stored_once_and_unused_ones_cleaned(planned) -> None:
+    shared = planned["root"] / "mix" / "backgrounds"
+    _render(planned, backgrounds_dir=shared)
+    files = sorted(shared.glob("*.flac"))
+    assert len(files) == 4 and not list(planned["tracks"].glob("*.background.flac"))
+    plan = read_plan(planned["plan"])
+    names = render.background_names(plan)
+    assert sorted(f.name for f in files) == sorted(names.values())
+    for name in names:  # each mixture reads its background from the shared folder
+        assert render.background_track(planned["tracks"], name) == (
+            planned["tracks"] / ".." / "backgrounds" / names[name]
+        )
+        read_tracks(planned["outs"][0], name)
+    stray = shared / "0123456789abcdef0123.flac"
+    stray.write_bytes(files[0].read_bytes())
+    stamp = planned["tracks"] / render.STAMP_NAME
+    assert render.clean_backgrounds(shared, [stamp]) == 1 and not stray.exists()
+    assert render.clean_backgrounds(shared, []) == 4 and not list(shared.glob("*.flac"))

@@ -48,7 +48,13 @@ from paperlib.data.classes import CLASS_INDEX, CLASSES, NUM_CLASSES
 from paperlib.data.errors import AudioFormatError, MissingSourceError
 from paperlib.data.parallel import imap
 from paperlib.data.plan import NUM_FOLDS, mixtures, plan_sha256, read_plan
-from paperlib.data.render import TRACKS, is_rendered, read_tracks, track_path, tracks_dir
+from paperlib.data.render import (
+    background_track,
+    is_rendered,
+    read_tracks,
+    track_path,
+    tracks_dir,
+)
 
 N_FFT = 2048
 HOP = 1024
@@ -266,12 +272,11 @@ def write_features(
     if not is_rendered(folder, []):
         raise MissingSourceError(f"{folder}: no rendered mixtures there (run the render step)")
     tracks = tracks_dir(folder)
-    missing = [
-        str(track_path(tracks, name, t))
+    files = [
+        (track_path(tracks, name, "events"), background_track(tracks, name))
         for name in clips["mixture"]
-        for t in TRACKS
-        if not track_path(tracks, name, t).is_file()
     ]
+    missing = [str(path) for pair in files for path in pair if not path.is_file()]
     if missing:
         raise MissingSourceError(
             f"{len(missing)} rendered track(s) missing, e.g. {missing[0]}; "

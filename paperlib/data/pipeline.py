@@ -65,6 +65,8 @@ POCKET_VERSION = 2
 PLAN_VERSION = 2
 FEATURE_VERSION = 1
 STAGES: tuple[str, ...] = ("pocket", "check", "plan", "render", "features")
+BACKGROUNDS_DIR = "backgrounds"
+"""``data/mixtures/backgrounds/``: the background tracks shared by the onset recipes."""
 
 
 class WorkspaceConflictError(DataError):
@@ -378,6 +380,11 @@ class _Stages:
         return config_hash({"mixtures": _digest(self.mixture_keys(snr)), "snr": snr,
                             "version": render.RENDER_VERSION, **self._recipe()})  # fmt: skip
 
+    def backgrounds_dir(self) -> Path:
+        """The background tracks every recipe of the workspace shares (their mixtures use the
+        same backgrounds; only the onsets differ)."""
+        return paths.data_dir(self.ws) / "mixtures" / BACKGROUNDS_DIR
+
     def render(self, force: bool = False) -> None:
         todo: dict[int, Path] = {}
         names = list(self.mixture_keys(self.snrs[0])) if self.snrs else []
@@ -398,7 +405,12 @@ class _Stages:
                 event_hashes=result.event_hashes(),
                 background_hashes=result.background_hashes(),
                 settings=self.render_settings(),
+                backgrounds_dir=self.backgrounds_dir(),
             )
+            stamps = (paths.data_dir(self.ws) / "mixtures").glob(
+                f"**/{render.TRACKS_DIR}/{render.STAMP_NAME}"
+            )
+            render.clean_backgrounds(self.backgrounds_dir(), sorted(stamps))
             for snr in todo:
                 self._done(self.stage_name("render", snr), self.render_key(snr))
 

@@ -14,7 +14,10 @@ Only the SNR changes between the SNR folders, so a mixture is stored **once, for
 (:func:`unit_tracks` / :func:`scale_tracks`): the event track at unit gain (each event at
 ``1 / source_rms``) and the background at RMS 1, each divided by its own peak and written as
 16-bit FLAC (``<name>.events.flac``, ``<name>.background.flac``, the peak in the file's comment)
-in the recipe's tracks folder (:func:`tracks_dir`: ``tracks/`` beside the SNR folders). An SNR
+in the recipe's tracks folder (:func:`tracks_dir`: ``tracks/`` beside the SNR folders); the data
+pipeline keeps the background tracks in one folder that every onset recipe shares
+(``render_plan(backgrounds_dir=...)``: the recipes' mixtures use the same backgrounds), the
+tracks folder's stamp saying which file is whose. An SNR
 folder ``paths.mixtures_dir(ws, snr)`` holds only its stamp (:data:`STAMP_NAME`: the SNR and
 the mixture keys); :func:`read_tracks` gives a mixture's ``(mixture, events, background)`` at
 the folder's SNR, as :func:`mix_tracks` would (up to the 16-bit rounding of the stored
@@ -37,6 +40,7 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -188,7 +192,7 @@ def read_tracks(mixtures_dir: Path, mixture: str) -> tuple[np.ndarray, np.ndarra
     tracks = tracks_dir(folder)
     return scale_tracks(
         read_track(track_path(tracks, mixture, "events")),
-        read_track(track_path(tracks, mixture, "background")),
+        read_track(background_track(tracks, mixture)),
         snr,
     )
 
@@ -222,6 +226,13 @@ class MixtureTask:
     """(source path, onset_s, offset_s) per event."""
     tracks_dir: str
     """Folder of the stored tracks (:func:`tracks_dir`)."""
+    background_track: str = ""
+    """Where its background track goes (default: ``track_path(tracks_dir, name, "background")``)."""
+
+    def track(self, track: str) -> Path:
+        if track == "background" and self.background_track:
+            return Path(self.background_track)
+        return track_path(Path(self.tracks_dir), self.name, track)
 
 
 def load_background(path: Path) -> np.ndarray:
@@ -288,8 +299,8 @@ def render_mixture(task: MixtureTask) -> int:
 
     Returns 1 when it rendered, 0 when everything already existed.
     """
-    folder = Path(task.tracks_dir)
-    if all(is_complete(track_path(folder, task.name, t)) for t in TRACKS):
+    todo = [t for t in TRACKS if not is_complete(task.track(t))]
+    if not todo:
         return 0
     background = load_background(Path(task.background))
     sources: dict[str, tuple[np.ndarray, float]] = {}  # path -> (whole clip, its RMS)
@@ -301,14 +312,22 @@ def render_mixture(task: MixtureTask) -> int:
         whole, level = sources[source]
         events.append((cut_event(whole, offset - onset), round(onset * SAMPLE_RATE), level))
     for track, unit in zip(TRACKS, unit_tracks(background, events), strict=True):
-        write_track(track_path(folder, task.name, track), unit)
+        if track in todo:  # a background shared with another recipe may be there already
+            write_track(task.track(track), unit)
     return 1
 
 
 def make_tasks(
-    plan: pd.DataFrame, *, fsd_dir: Path, tau_dir: Path, tracks: Path
+    plan: pd.DataFrame,
+    *,
+    fsd_dir: Path,
+    tau_dir: Path,
+    tracks: Path,
+    backgrounds: Mapping[str, Path] | None = None,
 ) -> list[MixtureTask]:
-    """One :class:`MixtureTask` per mixture of ``plan`` (plan order)."""
+    """One :class:`MixtureTask` per mixture of ``plan`` (plan order); ``backgrounds``: the
+    background track file of each mixture (default: in ``tracks``)."""
+    backgrounds = backgrounds or {}
     tasks = []
     for name, rows in plan.groupby("mixture", sort=False):
         events = tuple(
@@ -317,7 +336,11 @@ def make_tasks(
         )
         tasks.append(
             MixtureTask(
-                str(name), str(Path(tau_dir) / rows["background"].iloc[0]), events, str(tracks)
+                str(name),
+                str(Path(tau_dir) / rows["background"].iloc[0]),
+                events,
+                str(tracks),
+                str(backgrounds.get(str(name), "")),
             )
         )
     return tasks
@@ -362,10 +385,79 @@ def _stamp(folder: Path) -> dict[str, str]:
         return {}
 
 
-def _prepare_folder(folder: Path, keys: Mapping[str, str]) -> int:
+def background_names(
+    plan: pd.DataFrame,
+    *,
+    background_hashes: Mapping[str, str] | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> dict[str, str]:
+    """The file name of each mixture's shared background track: ``<key>.flac``, a key of
+    what it depends on (the background's path and content hash, :data:`RENDER_VERSION`, the
+    settings), so two recipes whose mixtures use the same background share one file."""
+    hashes = background_hashes or {}
+    common = json.dumps({"version": RENDER_VERSION, "settings": dict(settings or {})},
+                        sort_keys=True, default=str)  # fmt: skip
+    out = {}
+    for row in mixtures_of(plan).itertuples():
+        text = f"{common}\n{row.background}#{hashes.get(row.background, '')}"
+        out[str(row.mixture)] = hashlib.sha256(text.encode()).hexdigest()[:20] + ".flac"
+    return out
+
+
+def mixtures_of(plan: pd.DataFrame) -> pd.DataFrame:
+    return plan.drop_duplicates("mixture")[["mixture", "background"]]
+
+
+def background_track(tracks: Path, mixture: str) -> Path:
+    """The background track of ``mixture`` whose events lie in the tracks folder ``tracks``:
+    where the folder's stamp points (a shared file), else ``<mixture>.background.flac`` there."""
+    shared = _stamp_backgrounds(Path(tracks)).get(mixture)
+    return Path(tracks) / shared if shared else track_path(tracks, mixture, "background")
+
+
+def _stamp_backgrounds(folder: Path) -> dict[str, str]:
+    path = folder / STAMP_NAME
+    try:
+        stat = path.stat()
+    except OSError:
+        return {}
+    return _read_backgrounds(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=8)
+def _read_backgrounds(path: str, mtime_ns: int, size: int) -> dict[str, str]:
+    try:
+        stored = json.loads(Path(path).read_text())
+        return dict(stored.get("backgrounds", {}))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return {}
+
+
+def clean_backgrounds(folder: Path, stamps: Sequence[Path]) -> int:
+    """Remove the shared background tracks in ``folder`` that no tracks stamp of ``stamps``
+    points to; returns how many were removed."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    used = set()
+    for stamp in stamps:
+        for rel in _stamp_backgrounds(Path(stamp).parent).values():
+            used.add((Path(stamp).parent / rel).resolve())
+    removed = 0
+    for entry in os.scandir(folder):
+        if entry.name.endswith(".flac") and Path(entry.path).resolve() not in used:
+            os.unlink(entry.path)
+            removed += 1
+    return removed
+
+
+def _prepare_folder(
+    folder: Path, keys: Mapping[str, str], backgrounds: Mapping[str, str] | None = None
+) -> int:
     """Remove the tracks of mixtures whose key changed or that left the plan, then stamp the
-    tracks folder with ``keys``; returns how many mixtures lack a file there (to be rendered;
-    the workers also redo files that exist but are truncated)."""
+    tracks folder with ``keys`` (and ``backgrounds``: mixture -> its shared background track,
+    relative to ``folder``); returns how many mixtures lack a file (to be rendered; the
+    workers also redo files that exist but are truncated)."""
     ensure_writable_dir(folder)
     atomic.clean_orphans(folder)  # temporaries of a render that was killed
     old = _stamp(folder)
@@ -375,13 +467,20 @@ def _prepare_folder(folder: Path, keys: Mapping[str, str]) -> int:
             name = entry.name.split(".", 1)[0]
             if name not in keys or name in stale:
                 os.unlink(entry.path)
-    if old != dict(keys):
-        atomic.write_json(folder / STAMP_NAME, {"render_version": RENDER_VERSION,
-                                                "mixtures": dict(keys)})  # fmt: skip
-    present = {entry.name for entry in os.scandir(folder)}
-    return sum(
-        not all(track_path(folder, name, t).name in present for t in TRACKS) for name in keys
-    )
+    stamp = {"render_version": RENDER_VERSION, "mixtures": dict(keys)}
+    if backgrounds:
+        stamp["backgrounds"] = dict(backgrounds)
+    try:
+        same = json.loads((folder / STAMP_NAME).read_text()) == stamp
+    except (OSError, ValueError):
+        same = False
+    if not same:
+        atomic.write_json(folder / STAMP_NAME, stamp)
+    return sum(not _has_tracks(folder, name) for name in keys)
+
+
+def _has_tracks(tracks: Path, name: str) -> bool:
+    return track_path(tracks, name, "events").is_file() and background_track(tracks, name).is_file()
 
 
 BYTES_PER_TRACK = CLIP_SAMPLES * 2 + 4096
@@ -414,8 +513,7 @@ def is_rendered(mixtures_dir: Path, names: Sequence[str]) -> bool:
     if stamp.get("render_version") != RENDER_VERSION or "snr_db" not in stamp:
         return False
     tracks = tracks_dir(folder)
-    present = {e.name for e in os.scandir(tracks)} if tracks.is_dir() else set()
-    return all(track_path(tracks, n, t).name in present for n in names for t in TRACKS)
+    return all(_has_tracks(tracks, n) for n in names)
 
 
 def render_plan(
@@ -429,6 +527,7 @@ def render_plan(
     event_hashes: Mapping[str, str] | None = None,
     background_hashes: Mapping[str, str] | None = None,
     settings: Mapping[str, Any] | None = None,
+    backgrounds_dir: Path | None = None,
 ) -> dict[str, int]:
     """Render every mixture of the plan for every SNR folder in ``out_dirs`` (snr_db -> folder).
 
@@ -438,7 +537,10 @@ def render_plan(
     are kept). The tracks folder is first brought in line with the mixture keys
     (:func:`mixture_keys` with the content hashes given here, which the data pipeline takes
     from its source check): stale tracks are removed. The free space for the tracks still to
-    write is checked before any is written. Returns ``{"mixtures": N, "rendered":
+    write is checked before any is written. ``backgrounds_dir``: keep the background tracks
+    there instead, named by what they depend on (:func:`background_names`), so the recipes of
+    a workspace, whose mixtures use the same backgrounds, store each once
+    (:func:`clean_backgrounds` removes the unused ones). Returns ``{"mixtures": N, "rendered":
     n_mixtures_rendered, "skipped": n_mixtures_already_done}``.
 
     Raises:
@@ -461,11 +563,19 @@ def render_plan(
         return mixture_keys(plan, event_hashes=event_hashes, background_hashes=background_hashes,
                             settings={**dict(settings or {}), **extra})  # fmt: skip
 
-    todo = _prepare_folder(tracks, keys_with({}))
+    shared_backgrounds: dict[str, Path] = {}
+    if backgrounds_dir is not None:
+        ensure_writable_dir(Path(backgrounds_dir))
+        names = background_names(plan, background_hashes=background_hashes, settings=settings)
+        shared_backgrounds = {m: Path(backgrounds_dir) / n for m, n in names.items()}
+    relative = {m: os.path.relpath(p, tracks) for m, p in shared_backgrounds.items()}
+    todo = _prepare_folder(tracks, keys_with({}), relative)
     atomic.require_free_space(
         tracks, todo * len(TRACKS) * BYTES_PER_TRACK, what=f"rendering {todo} mixture(s)"
     )
-    tasks = make_tasks(plan, fsd_dir=fsd_dir, tau_dir=tau_dir, tracks=tracks)
+    tasks = make_tasks(
+        plan, fsd_dir=fsd_dir, tau_dir=tau_dir, tracks=tracks, backgrounds=shared_backgrounds
+    )
     rendered = skipped = 0
     for count in imap(
         render_mixture,
