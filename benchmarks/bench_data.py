@@ -33,7 +33,7 @@ from paperlib.data.features import FMAX, FMIN, HOP, N_FFT, N_MELS, write_feature
 from paperlib.data.parallel import resolve_workers
 from paperlib.data.plan import make_plan, mixtures, read_plan, write_plan
 from paperlib.data.pocket import write_pocket_corpus
-from paperlib.data.render import mix_tracks, render_plan, track_path
+from paperlib.data.render import mix_tracks, render_plan
 from paperlib.data.sources import read_fsd, read_tau
 
 EVENTS_PER_CLASS = 4
@@ -55,6 +55,11 @@ def plain_plan(fsd: Path, tau: Path):
     return make_plan(
         events, read_tau(tau, check_audio=False), mixtures_per_fold=MIXTURES_PER_FOLD, seed=1
     )
+
+
+def plain_path(folder: Path, name: str, track: str = "mixture") -> Path:
+    """The baseline's own files: three float32 WAVs per mixture and SNR."""
+    return folder / (f"{name}.wav" if track == "mixture" else f"{name}.{track}.wav")
 
 
 def plain_render(plan_path: Path, fsd: Path, tau: Path, out: Path) -> None:
@@ -81,14 +86,14 @@ def plain_render(plan_path: Path, fsd: Path, tau: Path, out: Path) -> None:
                 mix_tracks(background, events, snr),
                 strict=True,
             ):
-                sf.write(track_path(folder, name, track), audio, 32_000, subtype="FLOAT")
+                sf.write(plain_path(folder, name, track), audio, 32_000, subtype="FLOAT")
 
 
 def plain_features(plan_path: Path, folder: Path, out: Path) -> None:
     names = mixtures(read_plan(plan_path))["mixture"]
     feats = []
     for name in names:
-        audio, _ = librosa.load(track_path(folder, name), sr=None)
+        audio, _ = librosa.load(plain_path(folder, name), sr=None)
         mel = librosa.feature.melspectrogram(
             y=audio,
             sr=32_000,

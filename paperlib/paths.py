@@ -7,7 +7,9 @@ Layout of ``workspace/<profile>/`` (override the root with ``PAPERLIB_WORKSPACE`
     data/manifest.json            stage keys, the data's origin, the files left out and why
     data/check.csv                the problem table of the last source check
     data/plan.csv                 the mixture plan shared by every SNR (fixed onsets, the paper's)
-    data/mixtures/snr{S}db/       mixture, event-track and background-track WAVs
+    data/mixtures/tracks/         each mixture's event track (16-bit FLAC, for every SNR)
+    data/mixtures/backgrounds/    the background tracks (16-bit FLAC), shared by the onset recipes
+    data/mixtures/snr{S}db/       the SNR's stamp (render.json); render.read_tracks gives its audio
     data/features/snr{S}db.h5     log-mel features, targets and standardisation statistics
     data/plan_random.csv, data/mixtures/random/snr{S}db/, data/features/random/snr{S}db.h5
                                   the same for the random-onset recipe (``data.onsets: random``)

@@ -9,14 +9,13 @@ import h5py
 import librosa
 import numpy as np
 import pytest
-import soundfile as sf
 from data_support import make_sources
 
 from paperlib.data import features as feat
 from paperlib.data.classes import CLASS_INDEX, CLASSES
 from paperlib.data.errors import MissingSourceError
 from paperlib.data.plan import make_plan, mixtures, plan_sha256, read_plan, write_plan
-from paperlib.data.render import render_plan, track_path
+from paperlib.data.render import read_tracks, render_plan, tracks_dir
 from paperlib.data.sources import read_fsd, read_tau
 
 TOLERANCE = 1e-4
@@ -124,7 +123,7 @@ def test_feature_file_layout_values_and_fold_statistics(
         assert names == clips["mixture"].tolist()
         assert f["folds"].dtype == np.int8 and f["folds"][:].tolist() == clips["fold"].tolist()
         for i, name in enumerate(names):
-            audio, _ = sf.read(track_path(rendered["mix"], name), dtype="float32")
+            audio, _, _ = read_tracks(rendered["mix"], name)
             np.testing.assert_array_equal(x[i], feat.logmel(audio))
             labels = set(plan.loc[plan["mixture"] == name, "label"])
             assert {CLASSES[k] for k in np.flatnonzero(f["weak_targets"][i])} == labels
@@ -143,18 +142,21 @@ def test_feature_file_layout_values_and_fold_statistics(
 
 
 def test_a_missing_mixture_fails_and_leaves_the_old_file_intact(rendered, tmp_path: Path) -> None:
-    mix = tmp_path / "mix"
+    mix = tmp_path / "render" / "snr10db"
     shutil.copytree(rendered["mix"], mix)
+    shutil.copytree(tracks_dir(rendered["mix"]), tracks_dir(mix))
     out = feat.write_features(
         rendered["plan"], mix, tmp_path / "f.h5", snr_db=10, workers=1, progress=False
     )
     before = out.read_bytes()
-    gone = next(mix.glob("fold3_*.events.wav")).name.replace(".events", "")
-    (mix / gone).unlink()
+    gone = next(tracks_dir(mix).glob("fold3_*.events.flac")).name
+    (tracks_dir(mix) / gone).unlink()
     with pytest.raises(MissingSourceError, match=gone):
         feat.write_features(rendered["plan"], mix, out, snr_db=10, workers=1, progress=False)
     assert out.read_bytes() == before and feat.is_complete_feature_file(out)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.h5", "mix"]  # no temp file left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.h5", "render"]  # no temp file left
+    with pytest.raises(MissingSourceError, match="no rendered mixtures there"):
+        feat.write_features(rendered["plan"], tmp_path, out, snr_db=10, workers=1, progress=False)
 
 
 def test_an_incomplete_file_is_recognised(tmp_path: Path) -> None:

@@ -231,7 +231,17 @@ def test_data_all_builds_both_recipes_with_their_own_stage_keys(smoke_ws: Path) 
         assert paths.feature_file(smoke_ws, snr).is_file()
     assert paths.feature_file(smoke_ws, 20, "random").is_file()
     assert not paths.feature_file(smoke_ws, 0, "random").exists()  # study_snrs: [20]
-    assert len(list(paths.mixtures_dir(smoke_ws, 20, "random").glob("*.wav"))) == 3 * 24
+    from paperlib.data.render import background_track, tracks_dir
+
+    fixed_tracks = tracks_dir(paths.mixtures_dir(smoke_ws, 20))
+    random_tracks = tracks_dir(paths.mixtures_dir(smoke_ws, 20, "random"))
+    assert len(list(random_tracks.glob("*.events.flac"))) == 24
+    # the two recipes' mixtures use the same backgrounds: one shared file each
+    shared = smoke_ws / "data" / "mixtures" / "backgrounds"
+    assert len(list(shared.glob("*.flac"))) == 24 and not list(random_tracks.glob("*.background*"))
+    for name in ("fold1_0000", "fold4_0005"):
+        both = {background_track(t, name).resolve() for t in (fixed_tracks, random_tracks)}
+        assert len(both) == 1 and both.pop().parent == shared.resolve()
     stages = load_manifest(smoke_ws)["stages"]
     assert {"plan", "plan/random", "render/snr20db", "render/random/snr20db",
             "features/snr20db", "features/random/snr20db"} <= set(stages)  # fmt: skip

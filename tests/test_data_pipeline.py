@@ -36,7 +36,9 @@ def test_prepare_data_makes_every_product_and_a_second_call_does_nothing(prepare
     assert products.plan_path == paths.plan_file(ws)
     assert products.feature_files == {20: paths.feature_file(ws, 20)}
     assert products.mixture_dirs == {20: paths.mixtures_dir(ws, 20)}
-    assert len(list(products.mixture_dirs[20].glob("*.wav"))) == 3 * 8
+    tracks = products.mixture_dirs[20].parent / "tracks"  # one pair per mixture, every SNR
+    assert len(list(tracks.glob("*.events.flac"))) == 8
+    assert len(list((tracks.parent / "backgrounds").glob("*.flac"))) == 8
     with h5py.File(products.feature_files[20], "r") as f:
         assert f.attrs["complete"] and f["features"].shape == (8, 311, 64)
     assert prepare_data(profile, ws, progress=False).ran == ()

@@ -18,7 +18,14 @@ from paperlib.data import render
 from paperlib.data.errors import OutputFolderError, SilentAudioError
 from paperlib.data.pipeline import prepare_data
 from paperlib.data.plan import make_plan, read_plan, write_plan
-from paperlib.data.render import is_complete, mix_tracks, render_plan, track_path
+from paperlib.data.render import (
+    is_complete,
+    mix_tracks,
+    read_tracks,
+    render_plan,
+    track_path,
+    tracks_dir,
+)
 from paperlib.data.sources import read_fsd, read_tau
 
 
@@ -79,7 +86,9 @@ def planned(tmp_path: Path, pristine: Path) -> dict:
         make_plan(read_fsd(fsd), read_tau(tau), mixtures_per_fold=1, seed=2), tmp_path / "plan.csv"
     )
     outs = {0: tmp_path / "mix" / "snr0db", 20: tmp_path / "mix" / "snr20db"}
-    return {"fsd": fsd, "tau": tau, "plan": plan_path, "outs": outs, "root": tmp_path}
+    tracks = tmp_path / "mix" / "tracks"
+    return {"fsd": fsd, "tau": tau, "plan": plan_path, "outs": outs, "root": tmp_path,
+            "tracks": tracks}  # fmt: skip
 
 
 def _render(p: dict, **kw) -> dict:
@@ -97,19 +106,22 @@ def _render(p: dict, **kw) -> dict:
 def test_rendered_files_match_an_independent_resampling_and_the_snr(planned) -> None:
     _swell(planned["fsd"])
     report = _render(planned)
-    assert report == {"mixtures": 4, "rendered": 8, "skipped": 0}
+    assert report == {"mixtures": 4, "rendered": 4, "skipped": 0}  # once for both SNRs
+    assert tracks_dir(planned["outs"][0]) == planned["tracks"]
+    stored = sorted(p.name for p in planned["tracks"].glob("*.flac"))
+    assert len(stored) == 8 and not list(planned["outs"][0].glob("*.wav"))
+    assert sf.info(str(planned["tracks"] / stored[0])).subtype == "PCM_16"
     plan = read_plan(planned["plan"])
     offsets = []
     for name, rows in plan.groupby("mixture", sort=False):
         bg_src, _ = sf.read(planned["tau"] / rows["background"].iloc[0])
         expected_bg = resample_poly(bg_src.mean(axis=1), 2, 3)[:320_000]  # 48 k -> 32 k, by scipy
         for snr, folder in planned["outs"].items():
-            mixture, rate = sf.read(track_path(folder, name), dtype="float32")
-            ev, _ = sf.read(track_path(folder, name, "events"), dtype="float32")
-            bg, _ = sf.read(track_path(folder, name, "background"), dtype="float32")
-            assert rate == 32_000 and mixture.shape == ev.shape == bg.shape == (320_000,)
-            assert sf.info(str(track_path(folder, name))).subtype == "FLOAT"
+            mixture, ev, bg = read_tracks(folder, name)
+            assert mixture.shape == ev.shape == bg.shape == (320_000,)
+            assert mixture.dtype == np.float32
             np.testing.assert_allclose(mixture, (ev + bg) / 2, atol=1e-6)
+            assert max(np.abs(ev).max(), np.abs(bg).max()) == pytest.approx(1.0, abs=1e-4)
             scale = _rms(bg) / _rms(expected_bg)
             inner = slice(1000, -1000)  # edges differ between resamplers
             assert np.max(np.abs(bg[inner] - scale * expected_bg[inner])) < 1e-3 * np.abs(bg).max()
@@ -146,29 +158,29 @@ def test_a_workspace_rendered_by_the_previous_recipe_is_rendered_again(
         },
     )
     stale_ws, fresh_ws = tmp_path / "stale", tmp_path / "fresh"
-    # a workspace made before RENDER_VERSION 2: its cache keys and its arithmetic (event level
+    # a workspace made by RENDER_VERSION 1 arithmetic under an older key: (event level
     # over the cut samples, not over the whole source file)
-    new_mix = render.mix_tracks
+    new_unit = render.unit_tracks
 
-    def mix_tracks_v1(background, events, snr_db):
-        return new_mix(background, [(s, start, _rms(s)) for s, start, _ in events], snr_db)
+    def unit_tracks_v1(background, events):
+        return new_unit(background, [(s, start, _rms(s)) for s, start, _ in events])
 
-    assert render.RENDER_VERSION == 2
+    assert render.RENDER_VERSION == 3
     with monkeypatch.context() as patch:
-        patch.setattr(render, "RENDER_VERSION", 1)
-        patch.setattr(render, "mix_tracks", mix_tracks_v1)
+        patch.setattr(render, "RENDER_VERSION", 2)
+        patch.setattr(render, "unit_tracks", unit_tracks_v1)
         assert prepare_data(profile, stale_ws, progress=False).ran[-2:] == (
             "render/snr20db",
             "features/snr20db",
         )
-    stale = snapshot(paths.mixtures_dir(stale_ws, 20))
+    stale = snapshot(render.tracks_dir(paths.mixtures_dir(stale_ws, 20)))
     again = prepare_data(profile, stale_ws, progress=False)
     assert again.ran == ("render/snr20db", "features/snr20db")  # the plan is still good
     prepare_data(profile, fresh_ws, progress=False)
-    fresh = snapshot(paths.mixtures_dir(fresh_ws, 20))
-    assert snapshot(paths.mixtures_dir(stale_ws, 20)) == fresh
+    fresh = snapshot(render.tracks_dir(paths.mixtures_dir(fresh_ws, 20)))
+    assert snapshot(render.tracks_dir(paths.mixtures_dir(stale_ws, 20))) == fresh
     # the old mixtures really differed: serving them would have been stale
-    assert any(stale[k] != fresh[k] for k in fresh if k.endswith(".events.wav"))
+    assert any(stale[k] != fresh[k] for k in fresh if k.endswith(".events.flac"))
     with (
         h5py.File(paths.feature_file(stale_ws, 20)) as a,
         h5py.File(paths.feature_file(fresh_ws, 20)) as b,
@@ -177,50 +189,74 @@ def test_a_workspace_rendered_by_the_previous_recipe_is_rendered_again(
     assert prepare_data(profile, stale_ws, progress=False).ran == ()
 
 
+def test_stored_tracks_give_the_recipe_at_every_snr(planned) -> None:
+    """read_tracks (one 16-bit pair per mixture) against mix_tracks on the decoded sources."""
+    _render(planned)
+    plan = read_plan(planned["plan"])
+    for name, rows in plan.groupby("mixture", sort=False):
+        background = render.load_background(planned["tau"] / rows["background"].iloc[0])
+        events = []
+        for r in rows.itertuples():
+            whole = render.load_event_source(planned["fsd"] / r.source)
+            events.append((render.cut_event(whole, r.offset_s - r.onset_s),
+                           round(r.onset_s * 32_000), _rms(whole)))  # fmt: skip
+        for snr, folder in planned["outs"].items():
+            for got, want in zip(read_tracks(folder, name), mix_tracks(background, events, snr),
+                                 strict=True):  # fmt: skip
+                assert np.abs(got - want).max() < 0.5 / 32767 + 1e-7  # half a 16-bit code at most
+
+
+def test_reading_unrendered_tracks_says_what_to_do(planned) -> None:
+    from paperlib.data.errors import MissingSourceError
+
+    with pytest.raises(MissingSourceError, match="no rendered mixtures there"):
+        read_tracks(planned["outs"][0], "fold1_0000")
+    _render(planned)
+    track_path(planned["tracks"], "fold1_0000", "background").unlink()
+    with pytest.raises(MissingSourceError, match=r"fold1_0000\.background\.flac: rendered track"):
+        read_tracks(planned["outs"][0], "fold1_0000")
+
+
 def test_rerun_after_deletion_and_truncation_redoes_only_those_clips(planned) -> None:
     _render(planned)
     before = snapshot(planned["root"] / "mix")
-    folder = planned["outs"][20]
-    names = sorted({p.name.split(".")[0] for p in folder.glob("*.wav")})
+    folder = planned["tracks"]
+    names = sorted({p.name.split(".")[0] for p in folder.glob("*.flac")})
     track_path(folder, names[0], "events").unlink()
-    truncated = track_path(folder, names[1])
+    truncated = track_path(folder, names[1], "background")
     truncated.write_bytes(truncated.read_bytes()[:5000])
     assert not is_complete(truncated)
-    stamps = {p: p.stat().st_mtime_ns for p in (planned["root"] / "mix").rglob("*.wav")}
+    stamps = {p: p.stat().st_mtime_ns for p in (planned["root"] / "mix").rglob("*.flac")}
     report = _render(planned)
     assert report == {"mixtures": 4, "rendered": 2, "skipped": 2}
     assert snapshot(planned["root"] / "mix") == before  # identical bytes
     changed = {p for p, t in stamps.items() if p.stat().st_mtime_ns != t}
-    assert {p.name.split(".")[0] for p in changed} <= {names[0], names[1]}  # only their 20-dB files
-    assert all(p.parent == folder for p in changed)
+    assert {p.name.split(".")[0] for p in changed} <= {names[0], names[1]}  # only their tracks
 
 
 def test_interrupted_render_leaves_only_complete_files_and_resumes(planned, monkeypatch) -> None:
     _render(planned)
     reference = snapshot(planned["root"] / "mix")
-    for folder in planned["outs"].values():
-        for path in folder.glob("*.wav"):
-            path.unlink()
+    for path in planned["tracks"].glob("*.flac"):
+        path.unlink()
     calls = {"n": 0}
-    original = render.write_wav_atomic
+    original = render.write_track
 
-    def crash_on_seventh(path, audio, rate, **kw):
+    def crash_on_fifth(path, unit):
         calls["n"] += 1
-        if calls["n"] == 7:
-            import soundfile as sf_
-
-            sf_.write(str(path.with_name(f".{path.name}.999.tmp")), audio[:100], rate, format="WAV")
+        if calls["n"] == 5:
+            sf.write(str(path.with_name(f".{path.name}.999.tmp")), unit[:100], 32_000, format="WAV")
             raise KeyboardInterrupt  # as if the user pressed Ctrl-C mid-write
-        return original(path, audio, rate, **kw)
+        return original(path, unit)
 
-    monkeypatch.setattr(render, "write_wav_atomic", crash_on_seventh)
+    monkeypatch.setattr(render, "write_track", crash_on_fifth)
     with pytest.raises(KeyboardInterrupt):
         _render(planned)
-    written = [p for f in planned["outs"].values() for p in f.glob("*.wav")]
-    assert len(written) == 6 and all(is_complete(p) for p in written)
-    monkeypatch.setattr(render, "write_wav_atomic", original)
+    written = list(planned["tracks"].glob("*.flac"))
+    assert len(written) == 4 and all(is_complete(p) for p in written)
+    monkeypatch.setattr(render, "write_track", original)
     report = _render(planned)
-    assert report["rendered"] == 8 - 2  # the first mixture's two SNRs were already complete
+    assert report["rendered"] == 4 - 2  # the first two mixtures were already complete
     after = {
         k: v
         for k, v in snapshot(planned["root"] / "mix").items()
@@ -232,9 +268,8 @@ def test_interrupted_render_leaves_only_complete_files_and_resumes(planned, monk
 def test_parallel_render_equals_serial_render(planned) -> None:
     _render(planned)
     serial = snapshot(planned["root"] / "mix")
-    for folder in planned["outs"].values():
-        for path in folder.glob("*.wav"):
-            path.unlink()
+    for path in planned["tracks"].glob("*.flac"):
+        path.unlink()
     _render(planned, workers=2)
     assert snapshot(planned["root"] / "mix") == serial
 
@@ -249,7 +284,7 @@ def test_a_silent_event_is_named_and_earlier_outputs_stay_intact(planned) -> Non
     assert (
         str(planned["fsd"] / last["source"]) in text and "silent" in text and "expected RMS" in text
     )
-    written = [p for f in planned["outs"].values() for p in f.glob("*.wav")]
+    written = list(planned["tracks"].glob("*.flac"))
     assert written and all(is_complete(p) for p in written)
 
 
@@ -270,7 +305,7 @@ def test_an_unwritable_output_folder_fails_before_any_work(planned) -> None:
         OutputFolderError, match=str(blocker / "snr20db") + ": output folder cannot be written"
     ):
         _render(planned)
-    assert not list(planned["outs"][0].glob("*.wav"))
+    assert not planned["tracks"].exists()
 
 
 def test_a_new_plan_clears_mixtures_rendered_from_the_old_one(planned) -> None:
@@ -279,5 +314,25 @@ def test_a_new_plan_clears_mixtures_rendered_from_the_old_one(planned) -> None:
     plan = plan.assign(mixture=plan["mixture"].str.replace("fold", "f"))
     write_plan(plan, planned["plan"])
     _render(planned)
-    names = {p.name.split(".")[0] for p in planned["outs"][0].glob("*.wav")}
+    names = {p.name.split(".")[0] for p in planned["tracks"].glob("*.flac")}
     assert names == set(plan["mixture"])
+
+
+def test_shared_backgrounds_are_stored_once_and_unused_ones_cleaned(planned) -> None:
+    shared = planned["root"] / "mix" / "backgrounds"
+    _render(planned, backgrounds_dir=shared)
+    files = sorted(shared.glob("*.flac"))
+    assert len(files) == 4 and not list(planned["tracks"].glob("*.background.flac"))
+    plan = read_plan(planned["plan"])
+    names = render.background_names(plan)
+    assert sorted(f.name for f in files) == sorted(names.values())
+    for name in names:  # each mixture reads its background from the shared folder
+        assert render.background_track(planned["tracks"], name) == (
+            planned["tracks"] / ".." / "backgrounds" / names[name]
+        )
+        read_tracks(planned["outs"][0], name)
+    stray = shared / "0123456789abcdef0123.flac"
+    stray.write_bytes(files[0].read_bytes())
+    stamp = planned["tracks"] / render.STAMP_NAME
+    assert render.clean_backgrounds(shared, [stamp]) == 1 and not stray.exists()
+    assert render.clean_backgrounds(shared, []) == 4 and not list(shared.glob("*.flac"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from data_support import make_sources, write_background, write_event
 from paperlib.data.classes import CLASSES, SCENES
 from paperlib.data.errors import AudioFormatError, MetadataError, MissingSourceError
 from paperlib.data.pocket import STAND_INS, stand_in_table, write_pocket_corpus
-from paperlib.data.sources import read_fsd, read_tau
+from paperlib.data.sources import SOURCE_FORMAT_FILE, TAU, read_fsd, read_tau, source_format
 
 
 @pytest.fixture()
@@ -187,18 +188,37 @@ def test_pocket_corpus_is_in_the_real_formats_and_passes_the_readers(tmp_path: P
     assert sorted(backgrounds["scene_label"]) == sorted(SCENES)
     assert backgrounds["filename"].str.fullmatch(r"audio/[a-z_]+-[a-z]+-\d+-\d+-a\.wav").all()
     info = sf.info(str(backgrounds["path"].iloc[0]))
+    # the rendering's rate, mono: no larger than the pipeline uses it (declared in the folder)
     assert (info.samplerate, info.channels, info.subtype, info.frames) == (
-        48_000,
-        2,
-        "PCM_24",
-        480_000,
+        32_000,
+        1,
+        "PCM_16",
+        320_000,
     )
-    audio, _ = sf.read(str(backgrounds["path"].iloc[0]))
-    assert not np.allclose(audio[:, 0], audio[:, 1])  # two distinct channels
+    assert json.loads((tau / SOURCE_FORMAT_FILE).read_text()) == {"rate": 32000, "channels": 1}
+    assert source_format(TAU, tau) == (32_000, 1) and source_format(TAU) == (48_000, 2)
+    audio, _ = sf.read(str(backgrounds["path"].iloc[0]), always_2d=True)
     # time-varying: frame RMS over 0.5-s windows changes by more than 1 dB across the clip
     frames = audio[:, 0].reshape(20, -1)
     levels = 20 * np.log10(np.sqrt((frames**2).mean(axis=1)))
     assert levels.max() - levels.min() > 1.0
+
+
+def test_a_declared_source_format_is_checked_and_the_real_one_applies_without_it(
+    tmp_path: Path,
+) -> None:
+    from paperlib.data.errors import AudioFormatError, MetadataError
+
+    fsd, tau = tmp_path / "fsd", tmp_path / "tau"
+    write_pocket_corpus(fsd, tau, events_per_class=1, backgrounds=2, seed=9, workers=1,
+                        progress=False)  # fmt: skip
+    assert len(read_tau(tau)) == 2
+    (tau / SOURCE_FORMAT_FILE).unlink()  # as a real TAU folder: 48 kHz stereo expected
+    with pytest.raises(AudioFormatError, match=r"expected 48000 Hz 2-channel audio"):
+        read_tau(tau)
+    (tau / SOURCE_FORMAT_FILE).write_text('{"rate": 0}')
+    with pytest.raises(MetadataError, match=r"source_format\.json: expected"):
+        read_tau(tau)
 
 
 def test_pocket_corpus_is_deterministic_and_describes_every_class(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """Localising trained runs end to end on a tiny hand-made workspace; masks against librosa.
 
 The workspace holds a plan of 2 folds x 2 mixtures, tracks rendered with the recipe's
-arithmetic (``mix_tracks``) from tones over noise, the real feature extractor's file, and two
+arithmetic (``unit_tracks``, stored as the render stores it) from tones over noise, the real feature extractor's file, and two
 runs (GMP and 2APAE, 1 epoch, input pooled 2 x 2) trained by the real trainer.
 """
 
@@ -22,12 +22,20 @@ import yaml
 
 from paperlib import paths
 from paperlib.config import load_profile
-from paperlib.data.audio import CLIP_SAMPLES, SAMPLE_RATE, write_wav_atomic
+from paperlib.data.audio import CLIP_SAMPLES, SAMPLE_RATE
 from paperlib.data.classes import CLASS_INDEX
 from paperlib.data.errors import MissingSourceError
 from paperlib.data.features import write_features
 from paperlib.data.plan import PLAN_COLUMNS, write_plan
-from paperlib.data.render import mix_tracks, track_path
+from paperlib.data.render import (
+    RENDER_VERSION,
+    STAMP_NAME,
+    TRACKS,
+    track_path,
+    tracks_dir,
+    unit_tracks,
+    write_track,
+)
 from paperlib.localisation import (
     GATINGS,
     LOCALISATION_FILE,
@@ -82,6 +90,7 @@ def _write_workspace(ws) -> None:
     rows = []
     folder = paths.mixtures_dir(ws, 20)
     folder.mkdir(parents=True)
+    tracks_dir(folder).mkdir()
     rng = np.random.default_rng(0)
     for name, (fold, events) in CLIPS.items():
         placed = []
@@ -101,9 +110,11 @@ def _write_workspace(ws) -> None:
             )
             tone = _tone(hz, seconds)
             placed.append((tone, int(onset * SAMPLE_RATE), float(np.sqrt(np.mean(tone**2)))))
-        tracks = mix_tracks(rng.standard_normal(CLIP_SAMPLES), placed, 20)
-        for track, audio in zip(("mixture", "events", "background"), tracks, strict=True):
-            write_wav_atomic(track_path(folder, name, track), audio, SAMPLE_RATE)
+        units = unit_tracks(rng.standard_normal(CLIP_SAMPLES), placed)
+        for track, unit in zip(TRACKS, units, strict=True):
+            write_track(track_path(tracks_dir(folder), name, track), unit)
+    stamp = {"render_version": RENDER_VERSION, "snr_db": 20, "mixtures": {}}
+    (folder / STAMP_NAME).write_text(json.dumps(stamp))
     write_plan(pd.DataFrame(rows, columns=list(PLAN_COLUMNS)), paths.plan_file(ws))
     write_features(
         paths.plan_file(ws),
@@ -214,8 +225,12 @@ def test_ideal_mask_matches_librosa(tiny) -> None:
     inside = (centres >= 0.5) & (centres < 2.5)
     np.testing.assert_array_equal(bark, mask & inside[:, None])
     assert not class_mask(mask, events, CLASS_INDEX["Meow"], time_pool=2).any()
-    with pytest.raises(MissingSourceError, match="track not found"):
+    with pytest.raises(MissingSourceError, match="no rendered mixtures there"):
         clip_tracks(ws, "fold1_0000")
+    with pytest.raises(
+        MissingSourceError, match=r"fold1_9999\.events\.flac: rendered track not found"
+    ):
+        clip_tracks(paths.mixtures_dir(ws, 20), "fold1_9999")
 
 
 def test_stale_data_is_refused(tiny) -> None:

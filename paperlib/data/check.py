@@ -37,6 +37,7 @@ from paperlib.data.sources import (
     list_fsd,
     list_tau,
     problem_table,
+    source_format,
 )
 from paperlib.fingerprint import StatCache, stat_signature
 
@@ -328,18 +329,19 @@ def check_sources(
     if cache is not None:
         cache.save()
 
-    def attach(frame: pd.DataFrame, dataset: str, column: str) -> pd.DataFrame:
+    def attach(frame: pd.DataFrame, dataset: str, column: str, root: Path) -> pd.DataFrame:
+        expected = source_format(dataset, root)
         frame = frame.copy()
         found = [facts.get(str(p)) for p in frame["path"]]
         frame["sha256"] = [f.get("sha256", "") if f else "" for f in found]
         frame["duration_s"] = [f.get("duration_s", np.nan) if f else np.nan for f in found]
         for name, path, f in zip(frame[column], frame["path"], found, strict=True):
             if f is not None:
-                problems.extend(audio_problems(dataset, name, path, f))
+                problems.extend(audio_problems(dataset, name, path, f, expected))
         return frame
 
-    events = attach(events, FSD, "fname")
-    backgrounds = attach(backgrounds, TAU, "filename")
+    events = attach(events, FSD, "fname", Path(fsd_dir))
+    backgrounds = attach(backgrounds, TAU, "filename", Path(tau_dir))
     table = problem_table(problems)
     for frame, dataset, column in ((events, FSD, "fname"), (backgrounds, TAU, "filename")):
         errors = table[(table["dataset"] == dataset) & (table["severity"] == "error")]

@@ -32,7 +32,6 @@ killed earlier write is removed.
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -49,7 +48,13 @@ from paperlib.data.classes import CLASS_INDEX, CLASSES, NUM_CLASSES
 from paperlib.data.errors import AudioFormatError, MissingSourceError
 from paperlib.data.parallel import imap
 from paperlib.data.plan import NUM_FOLDS, mixtures, plan_sha256, read_plan
-from paperlib.data.render import track_path
+from paperlib.data.render import (
+    background_track,
+    is_rendered,
+    read_tracks,
+    track_path,
+    tracks_dir,
+)
 
 N_FFT = 2048
 HOP = 1024
@@ -224,6 +229,13 @@ def clip_logmel(path: str) -> np.ndarray:
     return logmel(audio[:, 0])
 
 
+def mixture_logmel(item: tuple[str, str]) -> np.ndarray:
+    """Log-mel (311, 64) of mixture ``name`` in the SNR folder ``folder``: ``(folder, name)``
+    (:func:`paperlib.data.render.read_tracks`)."""
+    folder, name = item
+    return logmel(read_tracks(Path(folder), name)[0])
+
+
 def is_complete_feature_file(path: Path, *, plan_sha: str | None = None) -> bool:
     """True when ``path`` is a finished feature file (``complete`` attr) of plan ``plan_sha``."""
     try:
@@ -256,13 +268,21 @@ def write_features(
     """
     plan = read_plan(plan_path)
     clips = mixtures(plan)
-    paths = [str(track_path(Path(mixtures_dir), name)) for name in clips["mixture"]]
-    missing = [p for p in paths if not os.path.isfile(p)]
+    folder = Path(mixtures_dir)
+    if not is_rendered(folder, []):
+        raise MissingSourceError(f"{folder}: no rendered mixtures there (run the render step)")
+    tracks = tracks_dir(folder)
+    files = [
+        (track_path(tracks, name, "events"), background_track(tracks, name))
+        for name in clips["mixture"]
+    ]
+    missing = [str(path) for pair in files for path in pair if not path.is_file()]
     if missing:
         raise MissingSourceError(
-            f"{len(missing)} mixture WAV(s) missing, e.g. {missing[0]}; "
+            f"{len(missing)} rendered track(s) missing, e.g. {missing[0]}; "
             "expected every mixture of the plan (run the render step)"
         )
+    paths = [(str(folder), str(name)) for name in clips["mixture"]]
     out_path = Path(out_path)
     ensure_writable_dir(out_path.parent)
     atomic.clean_orphans(out_path.parent)  # the temporary file of a killed earlier write
@@ -277,7 +297,7 @@ def write_features(
     frames = np.zeros(NUM_FOLDS + 1)
     _mel_basis32(), _window32()  # computed once here, inherited by forked workers
     results = imap(
-        clip_logmel, paths, workers=workers, desc=f"features {snr_db} dB", progress=progress
+        mixture_logmel, paths, workers=workers, desc=f"features {snr_db} dB", progress=progress
     )
     try:
         with atomic.atomic_path(out_path) as tmp, h5py.File(tmp, "w") as f:

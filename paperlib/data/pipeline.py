@@ -61,11 +61,14 @@ CHECK_TABLE = "check.csv"
 """The problem table of the last source check (``<data dir>/check.csv``)."""
 SCAN_CACHE = "source_scan.json"
 """Cached per-file facts of the source check (``<data dir>/source_scan.json``)."""
-POCKET_VERSION = 1
-"""Bumped whenever the pocket synthesis changes (invalidates the corpus and what follows)."""
+POCKET_VERSION = 2
+"""Bumped whenever the pocket synthesis changes (invalidates the corpus and what follows).
+2: backgrounds at 32 kHz mono 16-bit (1: 48 kHz stereo 24-bit)."""
 PLAN_VERSION = 2
 FEATURE_VERSION = 1
 STAGES: tuple[str, ...] = ("pocket", "check", "plan", "render", "features")
+BACKGROUNDS_DIR = "backgrounds"
+"""``data/mixtures/backgrounds/``: the background tracks shared by the onset recipes."""
 
 
 class WorkspaceConflictError(DataError):
@@ -383,19 +386,18 @@ class _Stages:
         return config_hash({"mixtures": _digest(self.mixture_keys(snr)), "snr": snr,
                             "version": render.RENDER_VERSION, **self._recipe()})  # fmt: skip
 
+    def backgrounds_dir(self) -> Path:
+        """The background tracks every recipe of the workspace shares (their mixtures use the
+        same backgrounds; only the onsets differ)."""
+        return paths.data_dir(self.ws) / "mixtures" / BACKGROUNDS_DIR
+
     def render(self, force: bool = False) -> None:
         todo: dict[int, Path] = {}
-        n_files = 3 * self.profile.data.mixtures_per_fold * 4
+        names = list(self.mixture_keys(self.snrs[0])) if self.snrs else []
         for snr in self.snrs:
             folder = paths.mixtures_dir(self.ws, snr, self.onsets)
-            count = (
-                sum(1 for e in folder.iterdir() if e.name.endswith(".wav"))
-                if folder.is_dir()
-                else 0
-            )
-            if force or not self._fresh(
-                self.stage_name("render", snr), self.render_key(snr), count == n_files
-            ):
+            done = render.is_rendered(folder, names)
+            if force or not self._fresh(self.stage_name("render", snr), self.render_key(snr), done):
                 todo[snr] = folder
         if todo:
             result = self.source_check()
@@ -409,7 +411,12 @@ class _Stages:
                 event_hashes=result.event_hashes(),
                 background_hashes=result.background_hashes(),
                 settings=self.render_settings(),
+                backgrounds_dir=self.backgrounds_dir(),
             )
+            stamps = (paths.data_dir(self.ws) / "mixtures").glob(
+                f"**/{render.TRACKS_DIR}/{render.STAMP_NAME}"
+            )
+            render.clean_backgrounds(self.backgrounds_dir(), sorted(stamps))
             for snr in todo:
                 self._done(self.stage_name("render", snr), self.render_key(snr))
 

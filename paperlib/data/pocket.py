@@ -1,41 +1,55 @@
-"""The pocket corpus: synthetic stand-ins for FSDKaggle2018 and TAU 2019, in their real formats.
+"""The pocket corpus: synthetic stand-ins for FSDKaggle2018 and TAU 2019, in their layouts.
 
 Nothing is downloaded. :func:`write_pocket_corpus` synthesises, from a seed:
 
 * an FSDKaggle2018-layout folder: ``train_post_competition.csv`` (``fname,label,
   manually_verified,freesound_id,license``) and ``audio_train/<8 hex digits>.wav``, 44.1 kHz
-  16-bit mono, 0.3-30 s, about a quarter of each class marked ``manually_verified = 0``;
+  16-bit mono (FSDKaggle2018's format), 0.3-30 s, about a quarter of
+  each class marked ``manually_verified = 0``;
 * a TAU2019-layout folder: TAB-separated ``meta.csv`` (``filename,scene_label,identifier,
-  source_label``) and ``audio/<scene>-<city>-<location>-<segment>-a.wav``, 48 kHz 24-bit
-  2-channel, exactly 10 s.
+  source_label``) and ``audio/<scene>-<city>-<location>-<segment>-a.wav``, exactly 10 s,
+  32 kHz 16-bit mono (:data:`POCKET_BACKGROUND_FORMAT`: the rate and channel count the
+  rendering uses, so a background is stored no larger than the pipeline needs it; TAU's own
+  48 kHz stereo 24-bit would be three times as large). The folder declares that format in
+  :data:`~paperlib.data.sources.SOURCE_FORMAT_FILE`, which the source check then expects.
 
 Each of the 41 classes has one *stand-in*: a small recipe (tone and/or band noise, envelope,
 modulation) with per-clip random pitch, duration, envelope, brightness and noise, so classes
 are learnable but overlap (e.g. cello / double bass / violin share pitch ranges). They are not
 recordings of the real sounds: :data:`STAND_INS` and :data:`SCENE_DESCRIPTIONS` say in plain
-words what each one sounds like (the book renders them as a table). Because the files are in
-the real formats, the readers and the recipe run on them unchanged.
+words what each one sounds like (the book renders them as a table). Because the files keep the
+real layouts, the readers and the recipe run on them unchanged.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import soundfile as sf
 import soxr
 
 from paperlib import atomic
 from paperlib.data import synth
-from paperlib.data.audio import ensure_writable_dir, write_wav_atomic
+from paperlib.data.audio import (
+    SAMPLE_RATE,
+    ensure_writable_dir,
+    resample,
+    to_mono,
+    wav_bytes,
+    write_wav_atomic,
+)
 from paperlib.data.classes import CLASSES, SCENES
 from paperlib.data.parallel import imap
 from paperlib.data.sources import (
     FSD_AUDIO_DIR,
     FSD_CSV_NAMES,
     FSD_RATE,
+    SOURCE_FORMAT_FILE,
     TAU_COLUMNS,
     TAU_META,
     TAU_RATE,
@@ -343,8 +357,15 @@ SCENE_RECIPES = {
 
 
 SYNTH_RATE = 16_000
-"""Backgrounds are composed at 16 kHz (cheap), resampled to 48 kHz with soxr, then given a
-full-band 'air' noise layer per channel at 48 kHz."""
+"""Backgrounds are composed at 16 kHz (cheap), resampled to the output rate with soxr, then
+given a full-band 'air' noise layer per channel at that rate."""
+POCKET_BACKGROUND_FORMAT: tuple[int, int] = (SAMPLE_RATE, 1)
+"""(rate, channels) of the pocket backgrounds: 32 kHz mono, what the rendering uses (TAU's
+48 kHz stereo would be averaged and resampled to this anyway); declared in the TAU folder's
+:data:`~paperlib.data.sources.SOURCE_FORMAT_FILE`."""
+POCKET_SUBTYPE = "PCM_16"
+"""Sample format of the pocket WAVs (WAV, as the real datasets: the file names, and so the
+plan, stay those of the earlier pocket corpus)."""
 
 
 def synth_background(
@@ -375,15 +396,29 @@ def synth_background(
 def _event_task(task: tuple[str, int, int, str]) -> None:
     path, seed, class_index, _ = task
     rng = np.random.default_rng([seed, 1, class_index, int(Path(path).stem, 16)])
-    write_wav_atomic(
-        Path(path), synth_event(STAND_INS[class_index], rng), FSD_RATE, subtype="PCM_16"
-    )
+    audio = synth_event(STAND_INS[class_index], rng)
+    write_wav_atomic(Path(path), audio, FSD_RATE, subtype=POCKET_SUBTYPE)
 
 
 def _background_task(task: tuple[str, int, int, str]) -> None:
     path, seed, index, scene = task
     rng = np.random.default_rng([seed, 2, index])
-    write_wav_atomic(Path(path), synth_background(scene, rng), TAU_RATE, subtype="PCM_24")
+    write_wav_atomic(Path(path), pocket_background(scene, rng), SAMPLE_RATE, subtype=POCKET_SUBTYPE)
+
+
+def pocket_background(scene: str, rng: np.random.Generator) -> np.ndarray:
+    """A pocket background as the rendering reads it: (320000,) float32 at 32 kHz mono.
+
+    The TAU-format segment (:func:`synth_background`, 48 kHz stereo, rounded to 24 bits as
+    the first pocket corpus stored it), then what the rendering does to every background
+    (channels averaged, resampled to 32 kHz, :func:`paperlib.data.audio.load_mono`), done once
+    here; stored at 16 bits, so the mixtures differ from those of that corpus only by the
+    16-bit rounding.
+    """
+    stereo = synth_background(scene, rng)
+    stored, rate = sf.read(io.BytesIO(wav_bytes(stereo, TAU_RATE, subtype="PCM_24")),
+                           dtype="float32", always_2d=True)  # fmt: skip
+    return resample(to_mono(stored), rate, SAMPLE_RATE)[: round(10.0 * SAMPLE_RATE)]
 
 
 def _run(tasks: list, fn, workers: int, progress: bool, what: str) -> None:
@@ -471,6 +506,8 @@ def write_pocket_corpus(
 
     for path in (fsd_dir / FSD_CSV_NAMES[0], fsd_dir / FSD_CSV_NAMES[1], tau_dir / TAU_META):
         path.unlink(missing_ok=True)  # no metadata lists half-written audio
+    rate, channels = POCKET_BACKGROUND_FORMAT
+    atomic.write_json(tau_dir / SOURCE_FORMAT_FILE, {"rate": rate, "channels": channels})
     _clear_wavs(event_dir, events["fname"])
     _clear_wavs(bg_dir, [Path(r["filename"]).name for r in bg_rows])
     _run(tasks, _event_task, workers, progress, "pocket events")

@@ -21,6 +21,7 @@ Paths never leave their dataset folder: an FSD ``fname`` must be a plain file na
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -46,6 +47,37 @@ TAU_RATE, TAU_CHANNELS = 48_000, 2
 
 FSD, TAU = "FSDKaggle2018", "TAU2019"
 """Dataset names used in problem tables."""
+SOURCE_FORMAT_FILE = "source_format.json"
+"""A dataset folder made by the project (the pocket corpus) may declare the format of its
+audio here (``{"rate": 32000, "channels": 1}``) instead of the real dataset's; see
+:func:`source_format`."""
+
+
+def source_format(dataset: str, root: Path | None = None) -> tuple[int, int]:
+    """``(sample rate, channels)`` the files of a dataset folder must have: the real dataset's
+    (FSDKaggle2018 44.1 kHz mono, TAU 48 kHz two channels), or what the folder's
+    :data:`SOURCE_FORMAT_FILE` declares (the pocket corpus: 32 kHz mono backgrounds, the
+    rendering rate, so they are stored no larger than the pipeline uses them).
+
+    Raises:
+        MetadataError: a declaration that is not ``{"rate": int > 0, "channels": int > 0}``.
+    """
+    real = (FSD_RATE, FSD_CHANNELS) if dataset == FSD else (TAU_RATE, TAU_CHANNELS)
+    marker = Path(root) / SOURCE_FORMAT_FILE if root is not None else None
+    if marker is None or not marker.is_file():
+        return real
+    try:
+        declared = json.loads(marker.read_text())
+        rate, channels = int(declared["rate"]), int(declared["channels"])
+        if rate <= 0 or channels <= 0:
+            raise ValueError("not positive")
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise MetadataError(
+            f'{marker}: expected {{"rate": <Hz>, "channels": <n>}} ({error})'
+        ) from error
+    return rate, channels
+
+
 EVENT_USED_S = 2.0
 """Seconds of an event clip the recipe uses (its start; ``paperlib.data.plan.MAX_EVENT_S``)."""
 MOSTLY_SILENT_FRACTION = 0.5
@@ -376,7 +408,11 @@ def header_facts(path: Path) -> dict[str, Any]:
 
 
 def audio_problems(
-    dataset: str, name: str, path: Path, facts: Mapping[str, Any]
+    dataset: str,
+    name: str,
+    path: Path,
+    facts: Mapping[str, Any],
+    expected: tuple[int, int] | None = None,
 ) -> list[SourceProblem]:
     """The problems of one WAV of ``dataset`` given facts about it.
 
@@ -402,7 +438,7 @@ def audio_problems(
                 "download it again)",
             )
         ]
-    rate, channels = (FSD_RATE, FSD_CHANNELS) if dataset == FSD else (TAU_RATE, TAU_CHANNELS)
+    rate, channels = expected or source_format(dataset)
     out = []
     if facts["rate"] != rate:
         out.append(problem("rate", f"sample rate {facts['rate']} Hz, expected {rate} Hz"))
@@ -493,12 +529,15 @@ def read_fsd(fsd_dir: Path, *, check_audio: bool = True) -> pd.DataFrame:
     out["duration_s"] = float("nan")
     if check_audio:
         facts = [header_facts(path) for path in out["path"]]
+        rate, channels = expected = source_format(FSD, fsd_dir)
         details = [
             p.detail
             for name, path, f in zip(out["fname"], out["path"], facts, strict=True)
-            for p in audio_problems(FSD, name, path, f)
+            for p in audio_problems(FSD, name, path, f, expected)
         ]
-        _raise_problems(details, f"{fsd_dir} (expected {FSD_RATE} Hz mono WAVs)", AudioFormatError)
+        _raise_problems(
+            details, f"{fsd_dir} (expected {rate} Hz {channels}-channel audio)", AudioFormatError
+        )
         out["duration_s"] = [f["frames"] / f["rate"] for f in facts]
     return out
 
@@ -521,14 +560,15 @@ def read_tau(tau_dir: Path, *, check_audio: bool = True) -> pd.DataFrame:
     _raise_listing(problems, tau_dir / TAU_META, tau_dir)
     out = rows[[*TAU_COLUMNS, "path"]].copy()
     if check_audio:
+        rate, channels = expected = source_format(TAU, tau_dir)
         details = [
             p.detail
             for name, path in zip(out["filename"], out["path"], strict=True)
-            for p in audio_problems(TAU, name, path, header_facts(path))
+            for p in audio_problems(TAU, name, path, header_facts(path), expected)
         ]
         _raise_problems(
             details,
-            f"{tau_dir} (expected {TAU_RATE} Hz 2-channel WAVs of >= 10 s)",
+            f"{tau_dir} (expected {rate} Hz {channels}-channel audio of >= 10 s)",
             AudioFormatError,
         )
     return out

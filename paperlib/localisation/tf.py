@@ -23,11 +23,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from paperlib.data.audio import CLIP_SAMPLES, SAMPLE_RATE, read_wav
 from paperlib.data.classes import CLASS_INDEX
-from paperlib.data.errors import AudioFormatError, MissingSourceError
 from paperlib.data.features import frame_centres_s, logmel
-from paperlib.data.render import track_path
+from paperlib.data.render import read_tracks
 from paperlib.localisation.errors import LocalisationError
 from paperlib.localisation.events import Event
 from paperlib.run import pool_input
@@ -51,28 +49,16 @@ _DB_PER_NEPER = 20.0 / np.log(10.0)
 """dB of an amplitude ratio per unit of natural log (log-mels are natural logs of magnitudes)."""
 
 
-def _read_track(path: Path) -> np.ndarray:
-    if not path.is_file():
-        raise MissingSourceError(
-            f"{path}: track not found; the T-F masks need the rendered event and background "
-            "tracks (run the render step of `python -m paperlib data`)"
-        )
-    audio, rate = read_wav(path)
-    if rate != SAMPLE_RATE or audio.shape != (CLIP_SAMPLES, 1):
-        raise AudioFormatError(
-            f"{path}: {audio.shape[1]} channel(s), {audio.shape[0]} samples at {rate} Hz; "
-            f"expected 1 channel, {CLIP_SAMPLES} samples at {SAMPLE_RATE} Hz"
-        )
-    return audio[:, 0]
-
-
 def clip_tracks(mixtures_dir: Path, clip_name: str) -> tuple[np.ndarray, np.ndarray]:
-    """The event and background tracks of one mixture: two (320000,) float32 arrays."""
-    folder = Path(mixtures_dir)
-    return (
-        _read_track(track_path(folder, clip_name, "events")),
-        _read_track(track_path(folder, clip_name, "background")),
-    )
+    """The event and background tracks of one mixture at the SNR of ``mixtures_dir``: two
+    (320000,) float32 arrays (:func:`paperlib.data.render.read_tracks`).
+
+    Raises:
+        MissingSourceError: the tracks were not rendered (run the render step of
+            ``python -m paperlib data``).
+    """
+    _, events, background = read_tracks(Path(mixtures_dir), clip_name)
+    return events, background
 
 
 def ideal_mask(
