@@ -26,6 +26,7 @@ import argparse
 import multiprocessing
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -77,20 +78,38 @@ def _model(name: str, setting: Setting) -> nn.Module:
     )
 
 
-def steps_per_second(name: str, setting: Setting, steps: int, device: torch.device) -> float:
-    """Steps/s of our ``train_step`` (after two warm-up steps)."""
+def steps_per_second(
+    name: str,
+    setting: Setting,
+    steps: int,
+    device: torch.device,
+    *,
+    precision: str | None = None,
+    warmup: int = 2,
+    before_timing: Callable[[], object] | None = None,
+) -> float:
+    """Steps/s of our ``train_step`` over ``steps`` steps, after ``warmup`` warm-up steps.
+
+    Args:
+        precision: ``fp32``, ``tf32`` or ``bf16`` (default: ``bf16`` on CUDA, ``fp32`` on CPU).
+        before_timing: called after the warm-up, before the clock starts (e.g. a barrier, so
+            that processes measured side by side start their timed steps together).
+    """
     net = prepare_model(_model(name, setting), device)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     x, y = (t.to(device) for t in _batch(setting))
-    precision = "bf16" if device.type == "cuda" else "fp32"
-    for i in range(steps + 2):
-        if i == 2:
+    if precision is None:
+        precision = "bf16" if device.type == "cuda" else "fp32"
+    for i in range(steps + warmup):
+        if i == warmup:
             if device.type == "cuda":
-                torch.cuda.synchronize()
+                torch.cuda.synchronize(device)
+            if before_timing is not None:
+                before_timing()
             start = time.perf_counter()
         train_step(net, opt, x, y, alpha=0.001, device=device, precision=precision)
     if device.type == "cuda":
-        torch.cuda.synchronize()
+        torch.cuda.synchronize(device)
     return steps / (time.perf_counter() - start)
 
 
@@ -149,7 +168,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=20, help="timed steps per case")
     parser.add_argument("--models", default=",".join(MODEL_NAMES), help="comma-separated")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    parser.add_argument("--paper", action="store_true", help="paper size (width 1, 311 x 64, batch 24)")
+    parser.add_argument(
+        "--paper", action="store_true", help="paper size (width 1, 311 x 64, batch 24)"
+    )
     args = parser.parse_args(argv)
     models = [m for m in args.models.split(",") if m]
     device = torch.device(args.device)
