@@ -33,5 +33,5 @@ export PYTHONUNBUFFERED=1
 RESULTS="${OUT:-benchmarks/results}/gpu_check.json"
 "$PYTHON" -m benchmarks.gpu_check --out "$RESULTS" "$@"
 rc=$?
-echo "[gpu_check.sh] results: $RESULTS (and its _a.log, _d.log beside it); exit $rc"
+echo "[gpu_check.sh] results: $RESULTS $(ls "${RESULTS%.json}"_*.log 2>/dev/null | tr "\n" " ")(exit $rc)"
 exit $rc

@@ -77,8 +77,9 @@ def test_cells_sum_window_and_gain(tiny_check: dict) -> None:
         assert len(processes) == k and len({p["pid"] for p in processes}) == k
         assert all(p["clips_per_s"] > 0 for p in processes)
         assert row["sum_clips_per_s"] == pytest.approx(sum(p["clips_per_s"] for p in processes))
-        # the common window is at least as long as each process's own timed steps
-        assert 0 < row["window_clips_per_s"] <= row["sum_clips_per_s"] * (1 + 1e-9)
+        # the common window is at least as long as each process's own timed steps (up to the
+        # rounding of wall-clock times near 1.7e9 s: 1e-3 of a span of a few tens of ms)
+        assert 0 < row["window_clips_per_s"] <= row["sum_clips_per_s"] * (1 + 1e-3)
         single = rows[(model, 1)]["window_clips_per_s"]
         assert row["gain"] == pytest.approx(row["window_clips_per_s"] / single)
     assert rows[("GMP", 1)]["gain"] == 1.0
@@ -208,6 +209,7 @@ def test_a_spent_budget_skips_and_records(tmp_path: Path) -> None:
         (["--budget", "b=0"], "--budget 'b=0': expected PART=SECONDS"),
         (["--budget", "e=5"], "--budget 'e=5': expected PART=SECONDS"),
         (["--cells", "2,4"], "--cells '2,4': expected process counts that include 1"),
+        (["--total", "0"], "--total 0: expected seconds > 0"),
     ],
 )
 def test_bad_options_are_named(
@@ -217,3 +219,33 @@ def test_bad_options_are_named(
         gpu_check.main(["--tiny", *args])
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_command_past_its_budget_is_stopped(tmp_path: Path) -> None:
+    log = tmp_path / "x.log"
+    sleeper = [sys.executable, "-c", "import time; print('started', flush=True); time.sleep(60)"]
+    rc, seconds, text = gpu_check.run_command(sleeper, timeout=1.0, env=dict(os.environ), log=log)
+    assert rc is None  # ran past its time: stopped, not waited for
+    assert 1.0 <= seconds < 30
+    assert "started" in text and text.startswith("$ ")
+
+
+def test_book_without_papermill_is_not_run_and_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "papermill" else real(name)
+    )
+    check = gpu_check.Check(
+        device=gpu_check.torch.device("cpu"), tiny=True, out=tmp_path / "r.json",
+        workdir=tmp_path, budgets=dict(gpu_check.BUDGETS_S), steps_b=1, steps_c=1, cells=(1,),
+        book_cells_per_gpu=1,
+    )  # fmt: skip
+    result = gpu_check.part_book(check, deadline=1e18)
+    assert result["rc"] is None and result["html"]["built"] is False
+    assert result["html"]["why"].startswith("not run: papermill not installed")
+    assert result["skipped"] == [result["html"]["why"]]
+    assert not (tmp_path / "book").exists()  # nothing was started
