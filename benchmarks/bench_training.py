@@ -34,6 +34,7 @@ import dataclasses
 import multiprocessing
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,20 +99,37 @@ def _model(name: str, setting: Setting) -> nn.Module:
 
 
 def steps_per_second(
-    name: str, setting: Setting, steps: int, device: torch.device, precision: str
+    name: str,
+    setting: Setting,
+    steps: int,
+    device: torch.device,
+    precision: str | None = None,
+    *,
+    warmup: int = 2,
+    before_timing: Callable[[], object] | None = None,
 ) -> float:
-    """Steps/s of our ``train_step`` in ``precision`` (after two warm-up steps)."""
+    """Steps/s of our ``train_step`` over ``steps`` steps, after ``warmup`` warm-up steps.
+
+    Args:
+        precision: ``fp32``, ``tf32`` or ``bf16`` (default: ``bf16`` on CUDA, ``fp32`` on CPU).
+        before_timing: called after the warm-up, before the clock starts (e.g. a barrier, so
+            that processes measured side by side start their timed steps together).
+    """
     net = prepare_model(_model(name, setting), device)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     x, y = (t.to(device) for t in _batch(setting))
-    for i in range(steps + 2):
-        if i == 2:
+    if precision is None:
+        precision = "bf16" if device.type == "cuda" else "fp32"
+    for i in range(steps + warmup):
+        if i == warmup:
             if device.type == "cuda":
-                torch.cuda.synchronize()
+                torch.cuda.synchronize(device)
+            if before_timing is not None:
+                before_timing()
             start = time.perf_counter()
         train_step(net, opt, x, y, alpha=0.001, device=device, precision=precision)
     if device.type == "cuda":
-        torch.cuda.synchronize()
+        torch.cuda.synchronize(device)
     return steps / (time.perf_counter() - start)
 
 
