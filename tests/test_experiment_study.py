@@ -129,3 +129,29 @@ def test_shift_summary_flags_the_runs_whose_ap_falls_beyond_the_spread() -> None
     assert by_model.loc["2APAE", "worst_shift_s"] == 1.0
     text = shift_statement(summary, 0.015)
     assert "**2APAE** depends" in text and "0.560 to 0.100" in text and "GMP" in text
+
+
+def test_split_complete_reads_each_recipes_own_features(tmp_path) -> None:
+    """A finished random-onset run is found as done (its key uses the random features)."""
+    from synthetic_workspace import write_synthetic_features
+
+    from paperlib import paths
+    from paperlib.experiment.cache import split_complete
+    from paperlib.run import train_run
+
+    profile = profile_with_overrides(
+        load_profile("smoke"),
+        {"train.epochs": 1, "grid.models": ["GMP"], "grid.study_models": ["GMP"]},
+    )
+    ws = tmp_path / "smoke"
+    shape = {"time_steps": 24, "mel_bins": 12, "num_classes": 6, "events_per_clip": 2}
+    write_synthetic_features(paths.feature_file(ws, 20), clips_per_fold=4, seed=1, **shape)
+    write_synthetic_features(
+        paths.feature_file(ws, 20, onsets="random"), clips_per_fold=4, seed=2, **shape
+    )
+    train_run(profile, ws, model="GMP", snr_db=20, fold=1, onsets="random", progress=False)
+    done, to_do = split_complete(
+        profile, ws, [Cell("GMP", 20, 1, onsets="random"), Cell("GMP", 20, 1)]
+    )
+    assert list(done) == [Cell("GMP", 20, 1, onsets="random")]
+    assert to_do == [Cell("GMP", 20, 1)]

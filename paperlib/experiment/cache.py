@@ -35,12 +35,14 @@ def split_complete(
     """
     done: dict[Cell, RunResult] = {}
     to_do: list[Cell] = []
-    hashes: dict[int, str] = {}
+    hashes: dict[tuple[str, int], str] = {}
     for cell in cells:
+        data = (cell.onsets, cell.snr_db)  # each recipe has its own feature file per SNR
         try:
-            if cell.snr_db not in hashes:
-                hashes[cell.snr_db] = features_sha256(feature_path_for_snr(workspace, cell.snr_db))
-            key = run_key(profile, features_sha256=hashes[cell.snr_db], **cell.kwargs())
+            if data not in hashes:
+                path = feature_path_for_snr(workspace, cell.snr_db, onsets=cell.onsets)
+                hashes[data] = features_sha256(path)
+            key = run_key(profile, features_sha256=hashes[data], **cell.kwargs())
         except (MissingFeaturesError, FeatureFileError):
             to_do.append(cell)
             continue
