@@ -31,14 +31,21 @@ def run(cfg, featdir, device):
 
     torch.set_num_threads(1)
     split = load_split(
-        f"{featdir}/snr{cfg['snr']}db.h5", cfg["fold"], time_pool=cfg["time_pool"], mel_pool=cfg["mel_pool"]
+        f"{featdir}/snr{cfg['snr']}db.h5",
+        cfg["fold"],
+        time_pool=cfg["time_pool"],
+        mel_pool=cfg["mel_pool"],
     )
     xtr, ytr = split.x_train, split.y_train
     if cfg.get("n_train"):
         xtr, ytr = xtr[: cfg["n_train"]], ytr[: cfg["n_train"]]
     torch.manual_seed(cfg["seed"])
     net = build_model(
-        cfg["model"], num_classes=41, time_steps=xtr.shape[1], mel_bins=xtr.shape[2], width=cfg["width"]
+        cfg["model"],
+        num_classes=41,
+        time_steps=xtr.shape[1],
+        mel_bins=xtr.shape[2],
+        width=cfg["width"],
     )
     if cfg.get("init", "authors_fixed") == "authors_fixed":
         for _name, mod in net.named_modules():
@@ -76,7 +83,9 @@ def run(cfg, featdir, device):
             if step % cfg["eval_every"] == 0 or step == cfg["steps"]:
                 net.eval()
                 with torch.no_grad():
-                    sc = torch.cat([net(xv[i : i + 64])["clip_probs"].float() for i in range(0, len(xv), 64)])
+                    sc = torch.cat(
+                        [net(xv[i : i + 64])["clip_probs"].float() for i in range(0, len(xv), 64)]
+                    )
                 m = clip_metrics(split.y_val, sc.clamp(0, 1).cpu().numpy())
                 best = max(best, m.micro_ap)
                 curve.append((step, float(loss.item()), m.micro_ap, time.perf_counter() - t0))
@@ -84,7 +93,14 @@ def run(cfg, featdir, device):
                 break
     prior = ytr.mean(0, keepdims=True).repeat(len(split.y_val), 0)
     chance = max(float(split.y_val.mean()), clip_metrics(split.y_val, prior).micro_ap)
-    return {"cfg": cfg, "curve": curve, "best": best, "chance": chance, "n_train": len(xtr), "n_val": len(xv)}
+    return {
+        "cfg": cfg,
+        "curve": curve,
+        "best": best,
+        "chance": chance,
+        "n_train": len(xtr),
+        "n_val": len(xv),
+    }
 
 
 def worker(args):
@@ -99,7 +115,14 @@ def worker(args):
         results.append(r)
         with open(f"{outdir}/all.jsonl", "a") as fh:
             fh.write(json.dumps(r) + "\n")
-        print(cfg.get("tag", ""), cfg["model"], r.get("best"), r.get("chance"), r.get("error", ""), flush=True)
+        print(
+            cfg.get("tag", ""),
+            cfg["model"],
+            r.get("best"),
+            r.get("chance"),
+            r.get("error", ""),
+            flush=True,
+        )
     return results
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -57,9 +58,24 @@ def global_weighted_rank_pool(maps: torch.Tensor, *, decay: float = GWRP_DECAY) 
         raise ValueError(f"GWRP decay must be in [0, 1], got {decay!r}")
     with full_precision(maps):
         flat = maps.flatten(2).float()  # (B, K, T*F)
-        ranked = flat.sort(dim=-1, descending=True).values
+        ranked = flat.gather(-1, descending_order(flat))
         weights = _rank_weights(flat.shape[-1], float(decay), flat.device)
         return (ranked * weights).sum(dim=-1)
+
+
+def descending_order(values: torch.Tensor) -> torch.Tensor:
+    """Indices that sort ``values`` along the last axis, largest first: (..., N) int64.
+
+    On the CPU numpy's vectorised argsort is ~2.5x faster than ``torch.sort`` at the pocket size
+    (984 rows of 1,232 values, one thread; see the README "The pocket setting"), and it is
+    deterministic; elsewhere ``torch.sort``. Tied values may come in another order than
+    ``torch.sort``'s, which leaves every weighted sum unchanged. No gradient flows through the
+    indices: gather the values with them.
+    """
+    if values.device.type != "cpu":
+        return values.sort(dim=-1, descending=True).indices
+    order = np.argsort(-values.detach().numpy(), axis=-1)
+    return torch.from_numpy(order)
 
 
 class GlobalPool(nn.Module):
