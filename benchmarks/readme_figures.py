@@ -25,8 +25,11 @@ from paperlib.experiment.evidence import first_seed, seed_spread
 from paperlib.experiment.results import read_results
 from paperlib.experiment.study import lead_statement, lead_table, study_table
 from paperlib.experiment.tables import select_table_iv
+from paperlib.localisation.run import PRIOR, UNIFORM
 
 START, END = "<!-- build-figures:start -->", "<!-- build-figures:end -->"
+REFERENCE_SCORERS = (PRIOR, UNIFORM)
+"""The localisation table's data-only rows (chapter 8): no model is scored by them."""
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -113,17 +116,20 @@ def block(profile_name: str, load: tuple[str, str] | None) -> str:
     loc_path = paths.results_dir(ws) / "localisation.csv"
     if loc_path.is_file():
         loc = pd.read_csv(loc_path)
-        loc = loc[
-            (loc["metric"] == "frame_ap")
-            & (loc["gating"] == "true tags")
-            & (loc["primary"] | ~loc["model"].isin(profile.grid.study_models))
-        ]
+        loc = loc[(loc["metric"] == "frame_ap") & (loc["gating"] == "true tags")]
+        # every model's primary scorer; the data-only references (the same for every run of a
+        # recipe and SNR) once, from the first model, labelled as references
+        references = loc[~loc["primary"] & loc["scorer"].isin(REFERENCE_SCORERS)]
+        references = references[references["model"] == profile.grid.models[0]].assign(
+            model="reference"
+        )
+        loc = pd.concat([loc[loc["primary"]], references])
         keep = loc["alpha"].isna() | (loc["alpha"].round(9) == round(profile.train.alpha, 9))
         loc = loc[keep & (loc["decoder_activation"] == profile.model.decoder_activation)]
         lp = loc.pivot_table(
             index=["model", "scorer"], columns=["onsets", "snr_db"], values="value", sort=False
         )
-        lines += ["Frame AP with the true tags (primary scorer of each model; references once per run):", "",
+        lines += ["Frame AP with the true tags (primary scorer of each model, and the two data-only references):", "",
                   "| model (scorer) | " + " | ".join(f"{o} {s} dB" for o, s in lp.columns) + " |",
                   "| --- |" + " --- |" * len(lp.columns)]  # fmt: skip
         for (model, scorer), row in lp.iterrows():
